@@ -1,0 +1,225 @@
+/**
+ * Replays a snapshot and the segments after it, commit by commit, up to a
+ * target, checking the database checksum after every commit. Shared by
+ * restore (pages go to a file), verify (pages go nowhere) and the agent.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import type { GenerationInfo, SegmentRef, SnapshotRef } from './catalog.js';
+import { DbChecksum } from './db-checksum.js';
+import { ChainError, ChecksumMismatchError, CorruptObjectError, TargetError } from './errors.js';
+import { readHeader } from './catalog.js';
+import type { Keyring } from './keyring.js';
+import { ZERO_SHA256 } from './object-format.js';
+import { formatChecksum, lockPage, pageHash } from './page-hash.js';
+import { prefetch } from './prefetch.js';
+import { SegmentReader } from './segment.js';
+import { SnapshotReader } from './snapshot.js';
+import type { Storage } from './storage/storage.js';
+
+/** What to restore to. */
+export type RestoreTarget = { kind: 'latest' } | { kind: 'txid'; txid: number } | { kind: 'time'; ms: number };
+
+/** A chosen starting snapshot and the segments that may follow it. */
+export interface ReplayPlan {
+  db: string;
+  generation: GenerationInfo;
+  snapshot: SnapshotRef;
+  /** Contiguous from snapshot.txid + 1; replay stops at the target. */
+  segments: SegmentRef[];
+  /** Set when the chain breaks: the first segment after the missing txids. */
+  gapBefore?: SegmentRef;
+  target: RestoreTarget;
+}
+
+/** Receives page writes; restore writes a file, verify writes nothing. */
+export interface PageSink {
+  /** Writes `pages` (each `pageSize` bytes) starting at page `pgno`. */
+  write(pgno: number, pages: Uint8Array[]): Promise<void>;
+  /** Sets the database size in pages. */
+  resize(pages: number): Promise<void>;
+}
+
+/** Where replay ended. */
+export interface ReplayResult {
+  txid: number;
+  dbPages: number;
+  pageSize: number;
+  checksum: bigint;
+  /** Observed time of the last applied commit (the snapshot's time when none). */
+  observedAtMs: number;
+  commits: number;
+  pages: number;
+  bytesRead: number;
+  /** SHA-256 of each segment object read in full, by key. */
+  segmentHashes: Map<string, string>;
+}
+
+/** Progress callback argument. */
+export interface ReplayProgress {
+  txid: number;
+  bytesRead: number;
+}
+
+/** A sink that writes into a file handle. */
+export function fileSink(fh: FileHandle, pageSize: number): PageSink {
+  let size = 0;
+  return {
+    async write(pgno, pages) {
+      const pos = (pgno - 1) * pageSize;
+      if (pages.length === 1) await fh.write(pages[0]!, 0, pages[0]!.length, pos);
+      else await fh.writev(pages, pos);
+    },
+    async resize(pages) {
+      if (pages !== size) await fh.truncate(pages * pageSize);
+      size = pages;
+    },
+  };
+}
+
+/** Replays `plan` into `sink` (null: check only). */
+export async function replay(
+  plan: ReplayPlan,
+  storage: Storage,
+  keyring: Keyring,
+  sink: PageSink | null,
+  onProgress?: (p: ReplayProgress) => void,
+): Promise<ReplayResult> {
+  const snapKey = plan.snapshot.key;
+  const snap = await SnapshotReader.open(await storage.get(snapKey), keyring, snapKey);
+  const sh = snap.header;
+  if (sh.generation !== plan.generation.id || sh.txid !== plan.snapshot.txid) {
+    throw new CorruptObjectError(`object ${snapKey} claims generation ${sh.generation} txid ${sh.txid}, its name says otherwise`, { context: { object: snapKey } });
+  }
+  const ps = sh.pageSize;
+  const lock = lockPage(ps);
+  const sum = new DbChecksum(ps, sh.dbPages);
+  let pgno = 1;
+  let bytesRead = 0;
+  for await (const chunk of snap.chunks()) {
+    const n = chunk.length / ps;
+    for (let i = 0; i < n; i++, pgno++) {
+      if (pgno !== lock) sum.setPage(pgno, pageHash(pgno, chunk.subarray(i * ps, (i + 1) * ps)));
+    }
+    if (sink) await sink.write(pgno - n, [chunk]);
+  }
+  sum.applyCommit([], [], 0, sh.dbPages);
+  if (sink) await sink.resize(sh.dbPages);
+  if (formatChecksum(sum.value) !== sh.checksum) {
+    throw new ChecksumMismatchError(`object ${snapKey}: its pages do not match its recorded checksum`, { context: { object: snapKey } });
+  }
+  bytesRead += plan.snapshot.size;
+
+  const result: ReplayResult = {
+    txid: sh.txid, dbPages: sh.dbPages, pageSize: ps, checksum: sum.value, observedAtMs: sh.takenAtMs,
+    commits: 0, pages: 0, bytesRead, segmentHashes: new Map(),
+  };
+  const target = plan.target;
+  if (target.kind === 'txid' && target.txid <= sh.txid) return result;
+
+  const recordSize = 4 + ps;
+  let prevSha: string | null = null;
+  let pgnos = new Uint32Array(1024);
+  let hashes = new BigUint64Array(1024);
+  let pending = 0;
+  const batch: Uint8Array[] = [];
+  let batchStart = 0;
+  const flush = async (): Promise<void> => {
+    const pages = batch.splice(0);
+    if (pages.length && sink) await sink.write(batchStart, pages);
+  };
+
+  let stopped = false;
+  outer: for await (const { item, source } of prefetch(storage, plan.segments)) {
+    const seg = await SegmentReader.open(source, keyring, item.key);
+    const h = seg.header;
+    if (h.generation !== plan.generation.id || h.minTxid !== item.minTxid || h.maxTxid !== item.maxTxid || h.pageSize !== ps) {
+      throw new CorruptObjectError(`object ${item.key}: its header disagrees with its name (generation, txids or page size)`, { context: { object: item.key } });
+    }
+    if (h.minTxid !== result.txid + 1) {
+      throw new ChainError(`missing segment: txids ${result.txid + 1}..${h.minTxid - 1} of generation ${h.generation} are not in the destination`, {
+        context: { object: item.key, after: result.txid },
+        hint: 'restore to an earlier point (--txid), or from another destination',
+      });
+    }
+    if (prevSha !== null && h.prevSha256 !== prevSha) {
+      throw new ChainError(`object ${item.key} does not follow the segment before it (hash chain broken)`, { context: { object: item.key } });
+    }
+    if (prevSha === null && h.minTxid === 1 && h.prevSha256 !== ZERO_SHA256) {
+      throw new ChainError(`object ${item.key} is the first segment but names a predecessor`, { context: { object: item.key } });
+    }
+    for await (const run of seg.runs()) {
+      const c = run.commit;
+      if ((target.kind === 'txid' && c.txid > target.txid) || (target.kind === 'time' && c.observedAtMs > target.ms)) {
+        await seg.cancel();
+        stopped = true;
+        break outer;
+      }
+      if (pending + run.count > pgnos.length) {
+        const cap = Math.max(pgnos.length * 2, pending + run.count);
+        const np = new Uint32Array(cap);
+        np.set(pgnos);
+        pgnos = np;
+        const nh = new BigUint64Array(cap);
+        nh.set(hashes);
+        hashes = nh;
+      }
+      for (let i = 0; i < run.count; i++) {
+        const o = (run.first + i) * recordSize;
+        const p = run.chunk.readUInt32BE(o);
+        const page = run.chunk.subarray(o + 4, o + recordSize);
+        pgnos[pending] = p;
+        hashes[pending] = pageHash(p, page);
+        pending++;
+        if (p > c.dbPages || p === lock || p < 1) continue;
+        if (batch.length && (p !== batchStart + batch.length || batch.length >= 256)) await flush();
+        if (!batch.length) batchStart = p;
+        batch.push(page);
+      }
+      if (!run.endsCommit) continue;
+      await flush();
+      sum.applyCommit(pgnos, hashes, pending, c.dbPages);
+      pending = 0;
+      if (sink && c.dbPages < result.dbPages) await sink.resize(c.dbPages);
+      if (formatChecksum(sum.value) !== c.checksum) {
+        throw new ChecksumMismatchError(`object ${item.key}: database checksum after txid ${c.txid} does not match the recorded one`, {
+          context: { object: item.key, txid: c.txid },
+        });
+      }
+      result.txid = c.txid;
+      result.dbPages = c.dbPages;
+      result.observedAtMs = c.observedAtMs;
+      result.commits++;
+      result.pages += c.frameCount;
+    }
+    prevSha = seg.sha256();
+    result.segmentHashes.set(item.key, prevSha);
+    result.bytesRead += item.size;
+    onProgress?.({ txid: result.txid, bytesRead: result.bytesRead });
+  }
+  if (!stopped) await checkReachedTarget(plan, storage, result.txid);
+  if (sink) await sink.resize(result.dbPages);
+  result.checksum = sum.value;
+  return result;
+}
+
+/** After the chain ran out: fail if the target lay beyond it. */
+async function checkReachedTarget(plan: ReplayPlan, storage: Storage, reached: number): Promise<void> {
+  const { target, gapBefore } = plan;
+  const gapError = (next: SegmentRef): ChainError =>
+    new ChainError(`missing segment: txids ${reached + 1}..${next.minTxid - 1} of generation ${plan.generation.id} are not in the destination`, {
+      context: { after: reached, object: next.key },
+      hint: `restore to txid ${reached} or earlier (--txid ${reached}), or from another destination`,
+    });
+  if (target.kind === 'txid' && reached < target.txid) {
+    if (gapBefore && gapBefore.minTxid <= target.txid) throw gapError(gapBefore);
+    throw new TargetError(`txid ${target.txid} is beyond the newest txid ${reached} of generation ${plan.generation.id}`, {
+      hint: 'list the available range with: walcast-restore list',
+    });
+  }
+  if (!gapBefore) return;
+  if (target.kind === 'latest') throw gapError(gapBefore);
+  if (target.kind === 'time') {
+    const next = await readHeader(storage, gapBefore.key, 'segment');
+    if (next.commits[0]!.observedAtMs <= target.ms) throw gapError(gapBefore);
+  }
+}

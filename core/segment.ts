@@ -1,0 +1,170 @@
+/**
+ * Segments: the page images of one or more whole transactions, with each
+ * commit's txid, database size, observed time and database checksum in the
+ * header. The body is, for each commit in order, for each page it wrote
+ * (last version only): u32 big-endian page number ‖ page bytes.
+ */
+import { corrupt, checkFields, ObjectDecoder, ObjectEncoder, type EncodedObject, type ObjectSink } from './object-codec.js';
+import type { Keyring } from './keyring.js';
+import type { ByteSource } from './stream-reader.js';
+import { SEGMENT_MAGIC, recordsPerChunk, type CommitRecord, type SegmentHeader } from './object-format.js';
+
+/** Everything a segment header holds apart from the envelope and derived fields. */
+export interface SegmentPlan {
+  db: string;
+  generation: string;
+  level: number;
+  pageSize: number;
+  commits: CommitRecord[];
+  prevSha256: string;
+}
+
+/** Writes one segment; pages must come commit by commit, `frameCount` of each. */
+export class SegmentEncoder {
+  private readonly enc: ObjectEncoder;
+  private readonly pgnoBuf = Buffer.allocUnsafe(4);
+  private readonly expected: number;
+  private added = 0;
+  readonly header: SegmentHeader;
+
+  constructor(plan: SegmentPlan, keyring: Keyring, sink: ObjectSink, compress = true) {
+    if (plan.commits.length === 0) throw new RangeError('a segment needs at least one commit');
+    this.expected = plan.commits.reduce((n, c) => n + c.frameCount, 0);
+    let header: SegmentHeader | undefined;
+    this.enc = new ObjectEncoder(
+      SEGMENT_MAGIC,
+      keyring,
+      compress,
+      (env) =>
+        (header = {
+          kind: 'segment',
+          db: plan.db,
+          generation: plan.generation,
+          level: plan.level,
+          minTxid: plan.commits[0]!.txid,
+          maxTxid: plan.commits[plan.commits.length - 1]!.txid,
+          pageSize: plan.pageSize,
+          commits: plan.commits,
+          prevSha256: plan.prevSha256,
+          bodyLength: this.expected * (4 + plan.pageSize),
+          ...env,
+        }),
+      4 + plan.pageSize,
+      recordsPerChunk(plan.pageSize),
+      sink,
+    );
+    this.header = header!;
+  }
+
+  /** Adds the next page record. */
+  async addPage(pgno: number, page: Uint8Array): Promise<void> {
+    if (this.added === this.expected) throw new RangeError('more pages than the commits declare');
+    this.pgnoBuf.writeUInt32BE(pgno, 0);
+    await this.enc.add(this.pgnoBuf, page);
+    this.added++;
+  }
+
+  /** Finishes the object; every declared page must have been added. */
+  async finish(): Promise<EncodedObject> {
+    if (this.added !== this.expected) throw new RangeError(`segment got ${this.added} pages, its commits declare ${this.expected}`);
+    return this.enc.finish();
+  }
+}
+
+/** A run of page records of one commit inside one decoded chunk. */
+export interface PageRun {
+  commit: CommitRecord;
+  /** Decoded chunk; record i sits at (first + i) * (4 + pageSize). */
+  chunk: Buffer;
+  first: number;
+  count: number;
+  /** True when this run ends the commit. */
+  endsCommit: boolean;
+}
+
+/** Reads a segment: header first, then page runs in order. */
+export class SegmentReader {
+  private constructor(private readonly dec: ObjectDecoder<SegmentHeader>) {}
+
+  /** Opens the segment `object` from a byte stream. */
+  static async open(source: ByteSource, keyring: Keyring, object: string): Promise<SegmentReader> {
+    return new SegmentReader(await ObjectDecoder.open(source, SEGMENT_MAGIC, keyring, object, validateSegmentHeader));
+  }
+
+  get header(): SegmentHeader {
+    return this.dec.header;
+  }
+
+  /** Yields page runs; a commit with no pages yields one empty run. */
+  async *runs(): AsyncGenerator<PageRun> {
+    const h = this.dec.header;
+    const recordSize = 4 + h.pageSize;
+    let ci = 0;
+    let left = h.commits[0]!.frameCount;
+    const skipEmpty = function* (): Generator<PageRun> {
+      while (ci < h.commits.length && left === 0) {
+        yield { commit: h.commits[ci]!, chunk: EMPTY, first: 0, count: 0, endsCommit: true };
+        ci++;
+        left = ci < h.commits.length ? h.commits[ci]!.frameCount : 0;
+      }
+    };
+    yield* skipEmpty();
+    for await (const chunk of this.dec.chunks()) {
+      if (chunk.length % recordSize !== 0) throw corrupt(this.dec.object, 'has a chunk that is not a whole number of page records');
+      const records = chunk.length / recordSize;
+      let r = 0;
+      while (r < records) {
+        if (ci >= h.commits.length) throw corrupt(this.dec.object, 'holds more pages than its commits declare');
+        const take = Math.min(left, records - r);
+        left -= take;
+        const endsCommit = left === 0;
+        yield { commit: h.commits[ci]!, chunk, first: r, count: take, endsCommit };
+        r += take;
+        if (endsCommit) {
+          ci++;
+          left = ci < h.commits.length ? h.commits[ci]!.frameCount : 0;
+          yield* skipEmpty();
+        }
+      }
+    }
+    if (ci < h.commits.length) throw corrupt(this.dec.object, 'holds fewer pages than its commits declare');
+  }
+
+  /** SHA-256 (hex) of the whole object; valid after `runs()` finished. */
+  sha256(): string {
+    return this.dec.sha256();
+  }
+
+  /** Bytes read so far. */
+  get bytesRead(): number {
+    return this.dec.bytesRead;
+  }
+
+  /** Abandons the rest of the object. */
+  async cancel(): Promise<void> {
+    await this.dec.cancel();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Checks the shape and internal consistency of a segment header. */
+export function validateSegmentHeader(raw: unknown, object: string): SegmentHeader {
+  if (typeof raw !== 'object' || raw === null || (raw as { kind?: unknown }).kind !== 'segment') throw corrupt(object, 'is not a segment');
+  const h = raw as Record<string, unknown>;
+  checkFields(h, object, {
+    db: 'string', generation: 'string', level: 'number', minTxid: 'number', maxTxid: 'number', pageSize: 'number',
+    commits: 'array', prevSha256: 'string', bodyLength: 'number', keyId: 'string', salt: 'bytes', keyCheck: 'bytes', compression: 'string',
+  });
+  const s = h as unknown as SegmentHeader;
+  if (s.commits.length === 0) throw corrupt(object, 'has no commits');
+  let frames = 0;
+  s.commits.forEach((c, i) => {
+    checkFields(c as unknown as Record<string, unknown>, object, { txid: 'number', dbPages: 'number', observedAtMs: 'number', frameCount: 'number', checksum: 'string' });
+    if (c.txid !== s.minTxid + i) throw corrupt(object, `has commit txids out of sequence at ${c.txid}`);
+    frames += c.frameCount;
+  });
+  if (s.maxTxid !== s.minTxid + s.commits.length - 1) throw corrupt(object, 'has a txid range that disagrees with its commits');
+  if (s.bodyLength !== frames * (4 + s.pageSize)) throw corrupt(object, 'has a body length that disagrees with its commits');
+  return s;
+}

@@ -1,0 +1,101 @@
+/**
+ * Snapshots: every page of the database at one position, pages 1..dbPages in
+ * order, in sealed chunks of `chunkPages` pages.
+ */
+import { checkFields, corrupt, ObjectDecoder, ObjectEncoder, type EncodedObject, type ObjectSink } from './object-codec.js';
+import type { Keyring } from './keyring.js';
+import type { ByteSource } from './stream-reader.js';
+import { SNAPSHOT_MAGIC, pagesPerChunk, type SnapshotHeader } from './object-format.js';
+
+/** Everything a snapshot header holds apart from the envelope and derived fields. */
+export interface SnapshotPlan {
+  db: string;
+  generation: string;
+  txid: number;
+  pageSize: number;
+  dbPages: number;
+  checksum: string;
+  takenAtMs: number;
+}
+
+/** Writes one snapshot; exactly `dbPages` pages, in order. */
+export class SnapshotEncoder {
+  private readonly enc: ObjectEncoder;
+  private added = 0;
+  readonly header: SnapshotHeader;
+
+  constructor(private readonly plan: SnapshotPlan, keyring: Keyring, sink: ObjectSink, compress = true) {
+    const chunkPages = pagesPerChunk(plan.pageSize);
+    let header: SnapshotHeader | undefined;
+    this.enc = new ObjectEncoder(
+      SNAPSHOT_MAGIC,
+      keyring,
+      compress,
+      (env) => (header = { kind: 'snapshot', ...plan, chunkPages, ...env }),
+      plan.pageSize,
+      chunkPages,
+      sink,
+    );
+    this.header = header!;
+  }
+
+  /** Adds the next page. */
+  async addPage(page: Uint8Array): Promise<void> {
+    if (this.added === this.plan.dbPages) throw new RangeError('more pages than the snapshot declares');
+    await this.enc.add(page);
+    this.added++;
+  }
+
+  /** Finishes the object; all `dbPages` pages must have been added. */
+  async finish(): Promise<EncodedObject> {
+    if (this.added !== this.plan.dbPages) throw new RangeError(`snapshot got ${this.added} pages, declares ${this.plan.dbPages}`);
+    return this.enc.finish();
+  }
+}
+
+/** Reads a snapshot: header first, then chunks of whole pages. */
+export class SnapshotReader {
+  private constructor(private readonly dec: ObjectDecoder<SnapshotHeader>) {}
+
+  /** Opens the snapshot `object` from a byte stream. */
+  static async open(source: ByteSource, keyring: Keyring, object: string): Promise<SnapshotReader> {
+    return new SnapshotReader(await ObjectDecoder.open(source, SNAPSHOT_MAGIC, keyring, object, validateSnapshotHeader));
+  }
+
+  get header(): SnapshotHeader {
+    return this.dec.header;
+  }
+
+  /** Yields chunks of whole pages, in page order; checks the page count. */
+  async *chunks(): AsyncGenerator<Buffer> {
+    const h = this.dec.header;
+    let pages = 0;
+    for await (const chunk of this.dec.chunks()) {
+      if (chunk.length % h.pageSize !== 0) throw corrupt(this.dec.object, 'has a chunk that is not a whole number of pages');
+      pages += chunk.length / h.pageSize;
+      if (pages > h.dbPages) throw corrupt(this.dec.object, 'holds more pages than its header declares');
+      if (chunk.length > 0) yield chunk;
+    }
+    if (pages !== h.dbPages) throw corrupt(this.dec.object, `holds ${pages} pages, its header declares ${h.dbPages}`);
+  }
+
+  /** SHA-256 (hex) of the whole object; valid after `chunks()` finished. */
+  sha256(): string {
+    return this.dec.sha256();
+  }
+
+  /** Abandons the rest of the object. */
+  async cancel(): Promise<void> {
+    await this.dec.cancel();
+  }
+}
+
+/** Checks the shape of a snapshot header. */
+export function validateSnapshotHeader(raw: unknown, object: string): SnapshotHeader {
+  if (typeof raw !== 'object' || raw === null || (raw as { kind?: unknown }).kind !== 'snapshot') throw corrupt(object, 'is not a snapshot');
+  checkFields(raw as Record<string, unknown>, object, {
+    db: 'string', generation: 'string', txid: 'number', pageSize: 'number', dbPages: 'number', checksum: 'string',
+    takenAtMs: 'number', chunkPages: 'number', keyId: 'string', salt: 'bytes', keyCheck: 'bytes', compression: 'string',
+  });
+  return raw as SnapshotHeader;
+}

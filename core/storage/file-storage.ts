@@ -1,0 +1,158 @@
+/**
+ * Local-folder backend. A put writes a temp file, fsyncs it, renames (or, for
+ * a conditional put, hard-links) it into place and fsyncs the directory, so an
+ * object is either absent or whole and durable once put returns.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
+import type { ObjectInfo, PutOptions, Storage } from './storage.js';
+
+const TMP_SUFFIX = '.walcast-tmp';
+
+/** Stores objects as files under `root`. */
+export class FileStorage implements Storage {
+  readonly description: string;
+  readonly conditionalWrites = true;
+
+  constructor(private readonly root: string) {
+    this.description = `file:${root}`;
+  }
+
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<void> {
+    const path = this.pathOf(key);
+    const tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+    try {
+      await mkdirDurable(dirname(path), this.root);
+      const fh = await open(tmp, 'wx', 0o640);
+      try {
+        if (Buffer.isBuffer(body)) await fh.writeFile(body);
+        else for await (const chunk of body) await fh.write(chunk as Buffer);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (opts.ifNoneMatch) {
+        try {
+          await link(tmp, path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(key);
+          throw err;
+        } finally {
+          await unlink(tmp).catch(() => {});
+        }
+      } else {
+        await rename(tmp, path);
+      }
+      await fsyncDir(dirname(path));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw this.wrap(err, `put ${key}`);
+    }
+  }
+
+  async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const path = this.pathOf(key);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      throw this.wrap(err, `get ${key}`, key);
+    }
+    return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+  }
+
+  async *list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo> {
+    // Walk only the folders that can hold keys with this prefix.
+    const cut = prefix.lastIndexOf('/');
+    const base = cut < 0 ? '' : prefix.slice(0, cut + 1);
+    yield* this.walk(base, prefix, startAfter ?? '');
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await unlink(this.pathOf(key));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw this.wrap(err, `delete ${key}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private async *walk(dirKey: string, prefix: string, startAfter: string): AsyncGenerator<ObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(join(this.root, ...dirKey.split('/').filter(Boolean)), { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw this.wrap(err, `list ${prefix}`);
+    }
+    // A folder's keys all start with "name/", so sorting folders by that
+    // string yields keys in global byte order.
+    const named = entries
+      .filter((e) => !e.name.endsWith(TMP_SUFFIX))
+      .map((e) => ({ e, sortKey: dirKey + e.name + (e.isDirectory() ? '/' : '') }))
+      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    for (const { e, sortKey } of named) {
+      if (e.isDirectory()) {
+        if (!(sortKey.startsWith(prefix) || prefix.startsWith(sortKey))) continue;
+        if (startAfter >= sortKey && !startAfter.startsWith(sortKey)) continue;
+        yield* this.walk(sortKey, prefix, startAfter);
+      } else if (e.isFile() && sortKey.startsWith(prefix) && sortKey > startAfter) {
+        let size = 0;
+        try {
+          size = (await stat(join(this.root, ...sortKey.split('/')))).size;
+        } catch {
+          continue; // deleted while listing
+        }
+        yield { key: sortKey, size };
+      }
+    }
+  }
+
+  private pathOf(key: string): string {
+    const parts = key.split('/');
+    if (key === '' || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes(sep) || p.includes('\0')) || key.endsWith(TMP_SUFFIX)) {
+      throw new StorageError(`invalid object key ${JSON.stringify(key)}`, false);
+    }
+    return join(this.root, ...parts);
+  }
+
+  private wrap(err: unknown, what: string, key?: string): Error {
+    if (err instanceof AlreadyExistsError || err instanceof StorageError) return err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (key !== undefined && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')) return new NotFoundError(key);
+    const permanent = code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
+    return new StorageError(`${this.description}: ${what} failed: ${code ?? (err as Error).message}`, !permanent, {
+      hint: permanent ? 'check that the agent may write to the destination folder' : undefined,
+      cause: err,
+    });
+  }
+}
+
+/** Creates `dir` (and parents) and fsyncs each parent whose entries changed. */
+async function mkdirDurable(dir: string, root: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  let d = dir;
+  for (;;) {
+    await fsyncDir(dirname(d));
+    if (d === first || d === root || dirname(d) === d) break;
+    d = dirname(d);
+  }
+}
+
+/** Fsyncs a directory so renames and new entries in it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
