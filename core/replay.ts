@@ -33,10 +33,10 @@ export interface ReplayPlan {
 
 /** Receives page writes; restore writes a file, verify writes nothing. */
 export interface PageSink {
-  /** Writes `pages` (each `pageSize` bytes) starting at page `pgno`. */
-  write(pgno: number, pages: Uint8Array[]): Promise<void>;
-  /** Sets the database size in pages. */
-  resize(pages: number): Promise<void>;
+  /** Writes `buffers` back to back starting at byte `offset`. */
+  write(offset: number, buffers: Uint8Array[]): Promise<void>;
+  /** Sets the file length in bytes. */
+  resize(bytes: number): Promise<void>;
 }
 
 /** Where replay ended. */
@@ -61,19 +61,26 @@ export interface ReplayProgress {
 }
 
 /** A sink that writes into a file handle. */
-export function fileSink(fh: FileHandle, pageSize: number): PageSink {
-  let size = 0;
+export function fileSink(fh: FileHandle): PageSink {
+  let size = -1;
   return {
-    async write(pgno, pages) {
-      const pos = (pgno - 1) * pageSize;
-      if (pages.length === 1) await fh.write(pages[0]!, 0, pages[0]!.length, pos);
-      else await fh.writev(pages, pos);
+    async write(offset, buffers) {
+      if (buffers.length === 1) await fh.write(buffers[0]!, 0, buffers[0]!.length, offset);
+      else await fh.writev(buffers, offset);
+      size = -1;
     },
-    async resize(pages) {
-      if (pages !== size) await fh.truncate(pages * pageSize);
-      size = pages;
+    async resize(bytes) {
+      if (bytes !== size) await fh.truncate(bytes);
+      size = bytes;
     },
   };
+}
+
+/** Observers of a replay. */
+export interface ReplayHooks {
+  onProgress?: (p: ReplayProgress) => void;
+  /** After each verified commit. */
+  onCommit?: (txid: number, checksum: bigint) => void;
 }
 
 /** Replays `plan` into `sink` (null: check only). */
@@ -82,8 +89,9 @@ export async function replay(
   storage: Storage,
   keyring: Keyring,
   sink: PageSink | null,
-  onProgress?: (p: ReplayProgress) => void,
+  hooks: ReplayHooks = {},
 ): Promise<ReplayResult> {
+  const { onProgress, onCommit } = hooks;
   const snapKey = plan.snapshot.key;
   const snap = await SnapshotReader.open(await storage.get(snapKey), keyring, snapKey);
   const sh = snap.header;
@@ -100,10 +108,11 @@ export async function replay(
     for (let i = 0; i < n; i++, pgno++) {
       if (pgno !== lock) sum.setPage(pgno, pageHash(pgno, chunk.subarray(i * ps, (i + 1) * ps)));
     }
-    if (sink) await sink.write(pgno - n, [chunk]);
+    if (sink) await sink.write((pgno - n - 1) * ps, [chunk]);
+    onProgress?.({ txid: sh.txid, bytesRead: snap.bytesRead });
   }
   sum.applyCommit([], [], 0, sh.dbPages);
-  if (sink) await sink.resize(sh.dbPages);
+  if (sink) await sink.resize(sh.dbPages * ps);
   if (formatChecksum(sum.value) !== sh.checksum) {
     throw new ChecksumMismatchError(`object ${snapKey}: its pages do not match its recorded checksum`, { context: { object: snapKey } });
   }
@@ -125,7 +134,7 @@ export async function replay(
   let batchStart = 0;
   const flush = async (): Promise<void> => {
     const pages = batch.splice(0);
-    if (pages.length && sink) await sink.write(batchStart, pages);
+    if (pages.length && sink) await sink.write((batchStart - 1) * ps, pages);
   };
 
   let stopped = false;
@@ -179,12 +188,13 @@ export async function replay(
       await flush();
       sum.applyCommit(pgnos, hashes, pending, c.dbPages);
       pending = 0;
-      if (sink && c.dbPages < result.dbPages) await sink.resize(c.dbPages);
+      if (sink && c.dbPages < result.dbPages) await sink.resize(c.dbPages * ps);
       if (formatChecksum(sum.value) !== c.checksum) {
         throw new ChecksumMismatchError(`object ${item.key}: database checksum after txid ${c.txid} does not match the recorded one`, {
           context: { object: item.key, txid: c.txid },
         });
       }
+      onCommit?.(c.txid, sum.value);
       result.txid = c.txid;
       result.dbPages = c.dbPages;
       result.observedAtMs = c.observedAtMs;
@@ -197,7 +207,7 @@ export async function replay(
     onProgress?.({ txid: result.txid, bytesRead: result.bytesRead });
   }
   if (!stopped) await checkReachedTarget(plan, storage, result.txid);
-  if (sink) await sink.resize(result.dbPages);
+  if (sink) await sink.resize(result.dbPages * ps);
   result.checksum = sum.value;
   return result;
 }

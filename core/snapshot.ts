@@ -84,6 +84,11 @@ export class SnapshotReader {
     return this.dec.sha256();
   }
 
+  /** Bytes read so far. */
+  get bytesRead(): number {
+    return this.dec.bytesRead;
+  }
+
   /** Abandons the rest of the object. */
   async cancel(): Promise<void> {
     await this.dec.cancel();

@@ -1,0 +1,71 @@
+/**
+ * Snapshots (capture rule 7): with the read transaction held at or before
+ * commit frame K, the database file with the newest committed frame ≤ K laid
+ * over each page, cut to K's size. The image is streamed, sealed and staged;
+ * its checksum is computed on the way and must equal the one capture expects,
+ * or the snapshot is thrown away (a backfill past K would show up here).
+ */
+import { DbChecksum } from '../core/db-checksum.js';
+import { addChunk, readImage, walPageIndex } from '../core/db-image.js';
+import { ChecksumMismatchError } from '../core/errors.js';
+import type { Keyring } from '../core/keyring.js';
+import type { Layout } from '../core/layout.js';
+import { formatChecksum } from '../core/page-hash.js';
+import { SnapshotEncoder } from '../core/snapshot.js';
+import type { Storage } from '../core/storage/storage.js';
+import { writeObject } from '../core/storage/write-object.js';
+import { headerPosition, scanWal, type WalPosition } from '../core/wal-scanner.js';
+import type { WalTailer } from './wal-tailer.js';
+
+/** Inputs of `writeSnapshot`. */
+export interface SnapshotInput {
+  tailer: WalTailer;
+  /** WAL position of the image; null when the database file alone holds it. */
+  position: WalPosition | null;
+  dbPages: number;
+  pageSize: number;
+  /** Checksum the image must have. */
+  checksum: string;
+  txid: number;
+  generation: string;
+  takenAtMs: number;
+  layout: Layout;
+  keyring: Keyring;
+  compress: boolean;
+  staging: Storage;
+}
+
+/** Stages the snapshot; returns its key, size and hash. */
+export async function writeSnapshot(input: SnapshotInput): Promise<{ key: string; bytes: number; sha256: string }> {
+  const { tailer, position, pageSize, dbPages } = input;
+  let index = new Map<number, number>();
+  const wal = position && position.frame > 0 ? await tailer.wal() : null;
+  if (position && position.frame > 0) {
+    const h = await tailer.header();
+    if (!wal || !h || h.salt1 !== position.salt1 || h.salt2 !== position.salt2) throw new Error('the WAL restarted before the snapshot began');
+    const scan = await scanWal(wal, headerPosition(h), { hashPages: false, lastFrame: position.frame });
+    if (scan.end.frame !== position.frame) throw new Error('the WAL no longer holds the snapshot position');
+    index = walPageIndex(scan);
+  }
+  const key = input.layout.snapshot(input.generation, input.txid);
+  const plan = {
+    db: input.layout.db, generation: input.generation, txid: input.txid, pageSize, dbPages,
+    checksum: input.checksum, takenAtMs: input.takenAtMs,
+  };
+  const done = await writeObject(input.staging, key, async (sink) => {
+    const enc = new SnapshotEncoder(plan, input.keyring, sink, input.compress);
+    const check = new DbChecksum(pageSize, dbPages);
+    for await (const { first, chunk } of readImage(tailer.db, wal, pageSize, dbPages, index)) {
+      addChunk(check, first, chunk, pageSize);
+      for (let o = 0; o < chunk.length; o += pageSize) await enc.addPage(chunk.subarray(o, o + pageSize));
+    }
+    check.applyCommit([], [], 0, dbPages);
+    if (formatChecksum(check.value) !== input.checksum) {
+      throw new ChecksumMismatchError(`snapshot of ${input.layout.db} at txid ${input.txid} does not match the captured state; it is discarded`, {
+        context: { db: input.layout.db, txid: input.txid },
+      });
+    }
+    return enc.finish();
+  });
+  return { key, bytes: done.bytes, sha256: done.sha256 };
+}

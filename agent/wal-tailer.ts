@@ -1,0 +1,155 @@
+/**
+ * File-level access to one database and its WAL: open handles, detection of a
+ * replaced file, the WAL header, observing new commits (pass 1: validate the
+ * checksum chain, hash pages, stamp the observation time) and reading back
+ * the pages of chosen frames (pass 2). Never opens `-shm`.
+ */
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { DatabaseError, NotWalModeError } from '../core/errors.js';
+import { readDbHeader, type DbHeader } from '../core/sqlite-file.js';
+import { WAL_FRAME_HEADER_SIZE, frameOffset, type WalHeader } from '../core/wal-format.js';
+import { readWalHeader, scanWal, type ScanResult, type WalPosition } from '../core/wal-scanner.js';
+
+/** A scan plus when its commits were first seen. */
+export interface Observation extends ScanResult {
+  observedAtMs: number;
+}
+
+const READ_BYTES = 4 << 20;
+
+/** Handles on a database file and its WAL. */
+export class WalTailer {
+  private dbFh: FileHandle | null = null;
+  private walFh: FileHandle | null = null;
+  private dbIno = 0;
+  private walIno = 0;
+  readonly walPath: string;
+
+  constructor(readonly dbPath: string) {
+    this.walPath = `${dbPath}-wal`;
+  }
+
+  /** Opens the database file and checks it is SQLite in WAL mode. */
+  async open(): Promise<DbHeader> {
+    await this.close();
+    let fh: FileHandle;
+    try {
+      fh = await open(this.dbPath, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new DatabaseError(`cannot open database ${this.dbPath}: ${code ?? String(err)}`, {
+        hint: code === 'ENOENT' ? 'check databases[].path in the config (relative paths start at the config file)' : 'check the agent may read the database file',
+        context: { path: this.dbPath },
+      });
+    }
+    const header = await readDbHeader(fh);
+    if (!header) {
+      await fh.close();
+      throw new DatabaseError(`${this.dbPath} is not a SQLite database (or is empty)`, { context: { path: this.dbPath } });
+    }
+    if (!header.walMode) {
+      await fh.close();
+      throw notWal(this.dbPath, 'its header');
+    }
+    this.dbFh = fh;
+    this.dbIno = (await fh.stat()).ino;
+    return header;
+  }
+
+  /** The database file handle. */
+  get db(): FileHandle {
+    if (!this.dbFh) throw new Error('database file is not open');
+    return this.dbFh;
+  }
+
+  /** The WAL file handle, opening it when the WAL appears; null while there is no WAL file. */
+  async wal(): Promise<FileHandle | null> {
+    if (this.walFh) return this.walFh;
+    try {
+      this.walFh = await open(this.walPath, 'r');
+      this.walIno = (await this.walFh.stat()).ino;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    return this.walFh;
+  }
+
+  /** Names what changed when the database or WAL file is no longer the one held open; null if none. */
+  async replaced(): Promise<string | null> {
+    const s = await stat(this.dbPath).catch(() => null);
+    if (!s) return 'the database file disappeared';
+    if (s.ino !== this.dbIno) return 'the database file was replaced';
+    if (this.walFh) {
+      const w = await stat(this.walPath).catch(() => null);
+      if (!w || w.ino !== this.walIno) {
+        await this.walFh.close().catch(() => {});
+        this.walFh = null;
+        return w ? 'the WAL file was replaced' : 'the WAL file was deleted';
+      }
+    }
+    return null;
+  }
+
+  /** The current WAL header; null when there is no WAL or it holds no valid header (empty, reset). */
+  async header(): Promise<WalHeader | null> {
+    const fh = await this.wal();
+    return fh ? readWalHeader(fh) : null;
+  }
+
+  /** Size of the WAL file in bytes (0 when absent). */
+  async walBytes(): Promise<number> {
+    const fh = await this.wal();
+    return fh ? (await fh.stat()).size : 0;
+  }
+
+  /** Pass 1: committed transactions after `from`, with their page hashes and the time they were seen. */
+  async observe(from: WalPosition, maxFrames?: number): Promise<Observation> {
+    const fh = await this.wal();
+    if (!fh) throw new Error('WAL vanished while observing');
+    const scan = await scanWal(fh, from, maxFrames === undefined ? {} : { maxFrames });
+    // Stamp after reading: a commit seen here was committed no later than now.
+    return Object.assign(scan, { observedAtMs: Date.now() });
+  }
+
+  /**
+   * Pass 2: reads the page of each frame in `frames` (ascending WAL frame
+   * numbers) and hands it to `each`, reading contiguous stretches at once.
+   */
+  async readFrames(frames: ArrayLike<number>, count: number, pageSize: number, each: (i: number, page: Buffer) => Promise<void>): Promise<void> {
+    const fh = await this.wal();
+    if (!fh) throw new Error('WAL vanished while reading frames');
+    const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
+    const per = Math.max(1, Math.floor(READ_BYTES / frameSize));
+    const buf = Buffer.allocUnsafeSlow(per * frameSize);
+    let i = 0;
+    while (i < count) {
+      const first = frames[i]!;
+      let j = i;
+      while (j + 1 < count && frames[j + 1]! - first < per) j++;
+      const span = frames[j]! - first + 1;
+      const { bytesRead } = await fh.read(buf, 0, span * frameSize, frameOffset(first, pageSize));
+      if (bytesRead < span * frameSize) throw new Error(`WAL shrank while reading frames ${first}..${frames[j]}`);
+      for (let k = i; k <= j; k++) {
+        const o = (frames[k]! - first) * frameSize + WAL_FRAME_HEADER_SIZE;
+        await each(k, buf.subarray(o, o + pageSize));
+      }
+      i = j + 1;
+    }
+  }
+
+  /** Closes the file handles; idempotent. */
+  async close(): Promise<void> {
+    const hs = [this.dbFh, this.walFh];
+    this.dbFh = this.walFh = null;
+    await Promise.all(hs.map((h) => h?.close().catch(() => {})));
+  }
+}
+
+/** The error for a database not in WAL mode. */
+export function notWal(path: string, how: string): NotWalModeError {
+  return new NotWalModeError(`database ${path} is not in WAL mode (${how})`, {
+    hint: 'walcast replicates WAL-mode databases only: run PRAGMA journal_mode=WAL; once in the application (it persists), then start the agent',
+    context: { path },
+  });
+}
