@@ -2,8 +2,11 @@
  * The agent's own checkpoints (capture rule 3). Copy, then make durable, then
  * checkpoint:
  *
- * - PASSIVE once the WAL holds `minPages` frames: first without any lock (it
- *   copies what the held read allows), then behind a write barrier: BEGIN
+ * - PASSIVE once the WAL holds `minPages` frames: first without any lock, but
+ *   only when a fresh read found nothing beyond what is staged (a checkpoint
+ *   may copy back up to the read's mark, and frames copied back but not
+ *   staged are lost if the agent dies and the application restarts the WAL);
+ *   then behind a write barrier: BEGIN
  *   IMMEDIATE → stage everything → end the read → PASSIVE → start a read →
  *   ROLLBACK. Nothing commits unseen in between, and if every frame was copied
  *   back the application's next commit restarts the WAL from the top.
@@ -58,7 +61,7 @@ export class Checkpointer {
     let result: 'ok' | 'busy' | 'skipped' | 'error' = 'skipped';
     try {
       if (mode === 'PASSIVE') {
-        await sqlite.checkpoint('PASSIVE', 0);
+        if (await r.pinsOnlyStaged()) await sqlite.checkpoint('PASSIVE', 0);
         if (!(await sqlite.barrierBegin(this.cfg.maxBlockMs))) {
           result = 'busy';
           return;

@@ -106,6 +106,8 @@ export class DbReplicator {
     if (recorded) this.state = recorded;
     if (recorded && recorded.pageSize !== header.pageSize) this.log.warn('page size differs from the recorded state');
     this.started = true;
+    // Orphans (staged just before a crash, after the last saved state) must go before anything is uploaded.
+    await this.removeOrphans();
     for (const o of this.staging.list()) this.replication.enqueue(o.key, o.size);
     await this.resync(recorded ? 'agent start' : 'no previous backup of this database');
     this.watch();
@@ -256,21 +258,31 @@ export class DbReplicator {
       throw err;
     }
     this.staging.track(built.key, built.bytes);
-    await this.saveState({
-      ...this.state, txid: built.maxTxid, checksum: built.checksum, dbPages: built.dbPages,
+    await this.saveState((s) => ({
+      ...s, txid: built.maxTxid, checksum: built.checksum, dbPages: built.dbPages,
       prevSha256: built.sha256, wal: built.end, observedAtMs: built.observedAtMs,
-    });
+    }));
     this.pending = [];
     this.pendingFrames = 0;
     this.lastStageAt = Date.now();
     this.replication.enqueue(built.key, built.bytes);
-    this.hooks.onSegment?.(this.name, built, performance.now() - started);
+    const ms = performance.now() - started;
+    this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms) }, 'segment staged');
+    this.hooks.onSegment?.(this.name, built, ms);
     return true;
   }
 
-  /** Persists the capture state (writes are serialized). */
-  async saveState(next: CaptureState): Promise<void> {
-    const write = this.stateWrites.then(() => this.staging.writeState(next));
+  /**
+   * Persists the capture state. Writes are serialized and each `update` is
+   * applied to the state as the previous write left it, so a snapshot
+   * finishing beside a segment never writes back an older position.
+   */
+  async saveState(update: (current: CaptureState) => CaptureState): Promise<void> {
+    const write = this.stateWrites.then(async () => {
+      const next = update(this.state);
+      await this.staging.writeState(next);
+      this.state = next;
+    });
     this.stateWrites = write.catch(() => {});
     try {
       await write;
@@ -278,7 +290,6 @@ export class DbReplicator {
       this.needResync('writing the capture state failed');
       throw err;
     }
-    this.state = next;
   }
 
   /** Observes and stages until nothing committed is left (shutdown, --once, checkpoints). */
@@ -332,6 +343,17 @@ export class DbReplicator {
     if (old !== null) await this.sqlite.endRead(old);
   }
 
+  /**
+   * Moves the read forward and looks again: true when nothing was committed
+   * past the staged end, so the held read pins no unstaged frame.
+   */
+  async pinsOnlyStaged(): Promise<boolean> {
+    if (this.pending.length || this.capped || this.readGap) return false;
+    await this.handOver();
+    await this.observe();
+    return this.pending.length === 0 && !this.capped && !this.readGap;
+  }
+
   private async reopen(): Promise<void> {
     await this.sqlite?.close().catch(() => {});
     this.sqlite = null;
@@ -366,7 +388,7 @@ export class DbReplicator {
       this.cursor = proof.position;
       // A WAL restart is safe only if the held read pins no more than what the proof reached.
       this.readGap = !proof.atEnd;
-      await this.saveState({ ...this.state, wal: proof.position });
+      await this.saveState((s) => ({ ...s, wal: proof.position }));
       this.log.info({ reason, txid: this.state.txid, generation: this.state.generation, at: proof.detail }, 'continuity proven; resuming the generation');
       return;
     }

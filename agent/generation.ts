@@ -39,10 +39,10 @@ export async function startGeneration(rep: DbReplicator, proof: ProofResult, rea
     compress: rep.deps.config.compression === 'lz4', staging: rep.staging.objects,
   });
   rep.staging.track(snap.key, snap.bytes);
-  await rep.saveState({
+  await rep.saveState(() => ({
     version: 1, db: rep.name, generation, txid: 0, checksum, dbPages: proof.sum.dbPages, pageSize: proof.pageSize,
     prevSha256: ZERO_SHA256, wal: proof.position, observedAtMs: takenAtMs, lastSnapshot: { txid: 0, atMs: takenAtMs },
-  });
+  }));
   rep.sum = proof.sum;
   rep.cursor = proof.position;
   rep.readGap = false; // the read was held from before the proof, which read to the end

@@ -43,7 +43,7 @@ export class SnapshotJob {
           return;
         }
         r.staging.track(snap.key, snap.bytes);
-        await r.saveState({ ...r.state, lastSnapshot: { txid: at.txid, atMs: Date.now() } });
+        await r.saveState((s) => (s.generation === at.generation ? { ...s, lastSnapshot: { txid: at.txid, atMs: Date.now() } } : s));
         r.replication.enqueue(snap.key, snap.bytes);
         const ms = performance.now() - started;
         r.log.info({ txid: at.txid, bytes: snap.bytes, ms: Math.round(ms) }, 'snapshot staged');

@@ -35,9 +35,27 @@ export interface SnapshotInput {
   staging: Storage;
 }
 
-/** Stages the snapshot; returns its key, size and hash. */
+/**
+ * Stages the snapshot; returns its key, size and hash. If the WAL restarted
+ * since the position was fixed (possible only while the held read sits on
+ * read mark 0, that is when every frame up to the position had already been
+ * copied into the database file, which that read then keeps from changing),
+ * the image is the database file alone; the checksum check proves it.
+ */
 export async function writeSnapshot(input: SnapshotInput): Promise<{ key: string; bytes: number; sha256: string }> {
-  const { tailer, position, pageSize, dbPages } = input;
+  try {
+    return await writeImage(input, input.position);
+  } catch (err) {
+    const h = await input.tailer.header().catch(() => null);
+    const p = input.position;
+    const restarted = p !== null && p.frame > 0 && (!h || h.salt1 !== p.salt1 || h.salt2 !== p.salt2);
+    if (!restarted) throw err;
+    return writeImage(input, null);
+  }
+}
+
+async function writeImage(input: SnapshotInput, position: WalPosition | null): Promise<{ key: string; bytes: number; sha256: string }> {
+  const { tailer, pageSize, dbPages } = input;
   let index = new Map<number, number>();
   const wal = position && position.frame > 0 ? await tailer.wal() : null;
   if (position && position.frame > 0) {

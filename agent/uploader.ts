@@ -102,6 +102,7 @@ export class Uploader {
           this.log.info({ destination: this.name }, 'destination recovered');
           this.events.onRecover?.(this.name);
         }
+        this.log.debug({ destination: this.name, object: key, bytes: size }, 'uploaded');
         this.events.onAck(this.name, key, size, performance.now() - started);
         return;
       } catch (err) {

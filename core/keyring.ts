@@ -62,9 +62,11 @@ export class Keyring {
 
 /** Decodes key material: 32 raw bytes, or base64 text (whitespace ignored). */
 export function decodeKey(raw: Buffer, where: string): Buffer {
-  if (raw.length === KEY_SIZE) return Buffer.from(raw);
   const text = raw.toString('latin1').trim();
-  if (/^[A-Za-z0-9+/=_-]+$/.test(text)) {
+  const looksLikeText = /^[A-Za-z0-9+/=_-]+$/.test(text);
+  // 32 random bytes are all base64 characters with odds of 4^-32: such a file is text, not a raw key.
+  if (raw.length === KEY_SIZE && !looksLikeText) return Buffer.from(raw);
+  if (looksLikeText) {
     const bytes = Buffer.from(text, 'base64');
     if (bytes.length === KEY_SIZE) return bytes;
   }

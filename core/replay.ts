@@ -145,7 +145,7 @@ export async function replay(
       throw new CorruptObjectError(`object ${item.key}: its header disagrees with its name (generation, txids or page size)`, { context: { object: item.key } });
     }
     if (h.minTxid !== result.txid + 1) {
-      throw new ChainError(`missing segment: txids ${result.txid + 1}..${h.minTxid - 1} of generation ${h.generation} are not in the destination`, {
+      throw new ChainError(`missing segment: txids ${result.txid + 1}..${h.minTxid - 1} of generation ${h.generation} are not in the destination (next object: ${item.key})`, {
         context: { object: item.key, after: result.txid },
         hint: 'restore to an earlier point (--txid), or from another destination',
       });
@@ -216,7 +216,7 @@ export async function replay(
 async function checkReachedTarget(plan: ReplayPlan, storage: Storage, reached: number): Promise<void> {
   const { target, gapBefore } = plan;
   const gapError = (next: SegmentRef): ChainError =>
-    new ChainError(`missing segment: txids ${reached + 1}..${next.minTxid - 1} of generation ${plan.generation.id} are not in the destination`, {
+    new ChainError(`missing segment: txids ${reached + 1}..${next.minTxid - 1} of generation ${plan.generation.id} are not in the destination (next object: ${next.key})`, {
       context: { after: reached, object: next.key },
       hint: `restore to txid ${reached} or earlier (--txid ${reached}), or from another destination`,
     });

@@ -107,7 +107,7 @@ async function verifyGeneration(storage: Storage, layout: Layout, keyring: Keyri
   const chain = segmentChain(gen, base.txid);
   if (chain.gap) {
     const next = gen.segments.find((s) => s.minTxid === chain.gap!.nextMin);
-    problem(next?.key ?? layout.generation(gen.id), new WalcastError('WALCAST_ERR_CHAIN', `missing segment: txids ${chain.gap.after + 1}..${(chain.gap.nextMin ?? 0) - 1} of generation ${gen.id} are not in the destination`));
+    problem(next?.key ?? layout.generation(gen.id), new WalcastError('WALCAST_ERR_CHAIN', `missing segment: txids ${chain.gap.after + 1}..${(chain.gap.nextMin ?? 0) - 1} of generation ${gen.id} are not in the destination (next object: ${next?.key})`));
   }
   const inChain = new Set(chain.segments.map((s) => s.key));
   const stray = gen.segments.filter((s) => !inChain.has(s.key) && s.maxTxid > base.txid && !(chain.gap && s.minTxid >= (chain.gap.nextMin ?? Infinity)));

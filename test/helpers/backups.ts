@@ -1,0 +1,60 @@
+/**
+ * Looking at what a destination holds, and restoring through the real CLI.
+ */
+import * as assert from 'uvu/assert';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { listGenerations, readHeader } from '../../core/catalog.js';
+import { Layout } from '../../core/layout.js';
+import { FileStorage } from '../../core/storage/file-storage.js';
+import { restoreCli } from './agent.js';
+import { fileSha256, logicalHash } from './sqlite.js';
+
+/** One commit as recorded in a destination. */
+export interface RecordedCommit {
+  generation: string;
+  txid: number;
+  observedAtMs: number;
+}
+
+/** Every generation and commit in a file destination, oldest first. */
+export async function timeline(replicaDir: string, db = 'app') {
+  const storage = new FileStorage(replicaDir);
+  const layout = new Layout('', db);
+  const gens = await listGenerations(storage, layout);
+  const commits: RecordedCommit[] = [];
+  for (const g of gens) {
+    for (const s of g.segments) {
+      const h = await readHeader(storage, s.key, 'segment');
+      for (const c of h.commits) commits.push({ generation: g.id, txid: c.txid, observedAtMs: c.observedAtMs });
+    }
+  }
+  return { generations: gens, commits };
+}
+
+/** Restores through walcast-restore (expecting success) and returns its JSON report. */
+export function restoreOk(config: string, output: string, ...args: string[]): Record<string, unknown> {
+  const r = restoreCli('restore', '--config', config, '--output', output, '--json', ...args);
+  assert.is(r.code, 0, `restore ${args.join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/** Asserts a restored file equals a reference, page-exact and logically. */
+export function assertSameDatabase(restored: string, ref: { sha256: string; logical: string }, what: string): void {
+  assert.is(logicalHash(restored), ref.logical, `${what}: logical content differs`);
+  assert.is(fileSha256(restored), ref.sha256, `${what}: restored file is not byte-identical to the live database`);
+}
+
+/** Every regular file under a folder (recursively). */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => join(dir, f))
+    .filter((p) => statSync(p).isFile());
+}
+
+/** Files under `dir` whose bytes contain `needle`. */
+export function filesContaining(dir: string, needle: string): string[] {
+  const n = Buffer.from(needle);
+  return filesUnder(dir).filter((p) => readFileSync(p).includes(n));
+}

@@ -1,0 +1,170 @@
+/**
+ * The WAL hazards that lost data in other tools, each with the agent and the
+ * application as separate processes. In every case the newest restore must
+ * equal the live database byte for byte, and earlier recorded states must
+ * still restore.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentProcess, agentCli, sleep, writeConfig } from '../helpers/agent.js';
+import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
+import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
+import { tempDir } from '../helpers/tmp.js';
+import { nodeWriter, python } from '../helpers/writers.js';
+
+const test = suite('hazards');
+
+function setup(label: string, overrides: Record<string, unknown> = {}) {
+  const dir = tempDir(label);
+  const db = join(dir, 'app.db');
+  sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, b BLOB);\n');
+  return { dir, db, config: writeConfig(dir, { overrides }) };
+}
+
+const insert = (db: string, n: number, tag: string) =>
+  sqliteCli(db, `PRAGMA busy_timeout=5000; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ${n}) INSERT INTO t(v, b) SELECT '${tag}-' || i, randomblob(300) FROM s;\n`);
+
+function reference(db: string) {
+  const img = pageExactImage(db);
+  return { sha256: img.sha256, logical: logicalHash(img.path), atMs: Date.now() };
+}
+
+async function settle(): Promise<void> {
+  await sleep(700);
+}
+
+test('the application runs its own TRUNCATE and PASSIVE checkpoints: nothing lost, no new generation', async () => {
+  const { dir, db, config } = setup('app-ckpt');
+  const agent = await AgentProcess.start(config);
+  const refs = [];
+  for (let round = 0; round < 6; round++) {
+    insert(db, 200, `r${round}`);
+    python(db, 'checkpoint', round % 2 ? 'PASSIVE' : 'TRUNCATE');
+    insert(db, 50, `s${round}`);
+    await settle();
+    refs.push(reference(db));
+    await sleep(300);
+  }
+  assert.is(await agent.stop(), 0);
+  const { generations } = await timeline(join(dir, 'replica'));
+  assert.is(generations.length, 1, 'no new generation was needed');
+  for (const [i, r] of refs.entries()) {
+    const out = join(dir, `r${i}.db`);
+    restoreOk(config, out, '--timestamp', new Date(r.atMs).toISOString());
+    assertSameDatabase(out, r, `state after round ${i}`);
+  }
+});
+
+test('agent stopped while the application writes and truncates the WAL, then restarted: restore is right', async () => {
+  const { dir, db, config } = setup('down-truncate');
+  let agent = await AgentProcess.start(config);
+  insert(db, 300, 'before');
+  await settle();
+  const before = reference(db);
+  await sleep(300);
+  assert.is(await agent.stop(), 0);
+  insert(db, 300, 'while-down');
+  python(db, 'checkpoint', 'TRUNCATE');
+  insert(db, 100, 'after-truncate');
+  agent = await AgentProcess.start(config);
+  insert(db, 100, 'after-restart');
+  await settle();
+  const after = reference(db);
+  assert.is(await agent.stop(), 0);
+  const proven = agent.lines('continuity proven; resuming the generation').length;
+  const fresh = agent.lines('new generation started').length;
+  assert.is(proven + fresh, 1, 'either continuity was proven or a new generation started');
+  const out1 = join(dir, 'before.db');
+  restoreOk(config, out1, '--timestamp', new Date(before.atMs).toISOString());
+  assertSameDatabase(out1, before, 'state before the agent stopped');
+  const out2 = join(dir, 'after.db');
+  restoreOk(config, out2);
+  assertSameDatabase(out2, after, 'newest state');
+});
+
+test('VACUUM shrinks the file: restore follows', async () => {
+  const { dir, db, config } = setup('vacuum');
+  const agent = await AgentProcess.start(config);
+  insert(db, 3000, 'fill');
+  await settle();
+  const full = reference(db);
+  await sleep(300);
+  sqliteCli(db, 'PRAGMA busy_timeout=5000; DELETE FROM t WHERE id > 100; VACUUM;\n');
+  await settle();
+  const vacuumed = reference(db);
+  assert.is(await agent.stop(), 0);
+  const out1 = join(dir, 'full.db');
+  restoreOk(config, out1, '--timestamp', new Date(full.atMs).toISOString());
+  assertSameDatabase(out1, full, 'before VACUUM');
+  const out2 = join(dir, 'vac.db');
+  restoreOk(config, out2);
+  assertSameDatabase(out2, vacuumed, 'after VACUUM');
+  assert.ok(statSync(out2).size < statSync(out1).size, 'the restored file shrank too');
+});
+
+test('the database file is replaced by another: a new generation, and both histories restore', async () => {
+  const { dir, db, config } = setup('replaced');
+  const agent = await AgentProcess.start(config);
+  insert(db, 500, 'original');
+  await settle();
+  const original = reference(db);
+  await sleep(300);
+  // Another database, made elsewhere, moved over the original (its WAL goes with it).
+  const other = join(dir, 'other.db');
+  sqliteCli(other, "PRAGMA journal_mode=WAL; CREATE TABLE other(x); INSERT INTO other VALUES ('replacement');\n");
+  rmSync(`${db}-wal`, { force: true });
+  renameSync(other, db);
+  await agent.waitFor((l) => l.msg === 'new generation started' && String(l.reason).includes('replaced'), 10_000);
+  sqliteCli(db, "PRAGMA busy_timeout=5000; INSERT INTO other VALUES ('after');\n");
+  await settle();
+  const replaced = reference(db);
+  assert.is(await agent.stop(), 0);
+  const out1 = join(dir, 'orig.db');
+  restoreOk(config, out1, '--timestamp', new Date(original.atMs).toISOString());
+  assertSameDatabase(out1, original, 'the original database');
+  const out2 = join(dir, 'repl.db');
+  restoreOk(config, out2);
+  assertSameDatabase(out2, replaced, 'the replacement database');
+});
+
+test('the application closes its last connection (WAL deleted) while the agent is down: continuity is proven', async () => {
+  const { dir, db, config } = setup('wal-deleted');
+  let agent = await AgentProcess.start(config);
+  insert(db, 200, 'a');
+  await settle();
+  assert.is(await agent.stop(), 0);
+  // The CLI is now the last connection: closing checkpoints and deletes the WAL.
+  sqliteCli(db, 'SELECT count(*) FROM t;\n');
+  assert.throws(() => statSync(`${db}-wal`), 'WAL deleted');
+  agent = await AgentProcess.start(config);
+  await agent.waitFor((l) => l.msg === 'continuity proven; resuming the generation');
+  insert(db, 200, 'b');
+  nodeWriter(db, ['sql', "INSERT INTO t(v) VALUES ('from node')"]);
+  await settle();
+  const after = reference(db);
+  assert.is(await agent.stop(), 0);
+  const { generations } = await timeline(join(dir, 'replica'));
+  assert.is(generations.length, 1, 'the same generation continued');
+  const out = join(dir, 'out.db');
+  restoreOk(config, out);
+  assertSameDatabase(out, after, 'newest state');
+});
+
+test('a database not in WAL mode is refused with a clear error', async () => {
+  const dir = tempDir('notwal');
+  const db = join(dir, 'app.db');
+  sqliteCli(db, 'CREATE TABLE t(x); INSERT INTO t VALUES (1);\n');
+  const before = statSync(db).mtimeMs;
+  copyFileSync(db, join(dir, 'copy.db'));
+  const config = writeConfig(dir);
+  const r = agentCli(['--config', config]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /not in WAL mode/);
+  assert.match(r.stderr, /Try: .*journal_mode=WAL/);
+  assert.match(r.stderr, new RegExp(db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  assert.is(statSync(db).mtimeMs, before, 'the database was not touched');
+});
+
+test.run();
