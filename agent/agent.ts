@@ -3,7 +3,15 @@
  * SQLite worker threads. `start()` brings every database up, `close()` flushes
  * and drains them, `runOnce()` captures, uploads and stops.
  */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AgentConfig } from '../core/config.js';
+import { combineHooks } from './combine-hooks.js';
+import { DrillScheduler, type DrillResult } from './drills.js';
+import { evaluateHealth, type Health } from './health.js';
+import { startHttpServer } from './http-server.js';
+import { AgentMetrics } from './metrics.js';
+import { Notifier } from './notifier.js';
 import { loadKeyring, type Keyring } from '../core/keyring.js';
 import { openStorage } from '../core/storage/open-storage.js';
 import { DbReplicator } from './db-replicator.js';
@@ -17,11 +25,19 @@ export interface AgentOptions {
   keyring?: Keyring;
 }
 
+/** The version in package.json. */
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 /** Runs replication for every database in a config. */
 export class Agent {
   readonly replicators: DbReplicator[] = [];
+  readonly metrics: AgentMetrics;
+  private readonly notifier: Notifier;
+  private readonly drills: DrillScheduler;
+  private readonly lastDrill = new Map<string, DrillResult>();
   private readonly host: SqliteHost;
   private readonly keyring: Keyring;
+  private server: Server | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -31,21 +47,47 @@ export class Agent {
   ) {
     this.keyring = opts.keyring ?? loadKeyring(config.encryption.keys, config.encryption.activeKey);
     this.host = new SqliteHost(config.sqliteWorkers);
+    this.metrics = new AgentMetrics(config, () => this.replicators.map((r) => ({ replicator: r, status: r.status() })), VERSION);
+    this.notifier = new Notifier(config, log);
+    this.drills = new DrillScheduler(config, log, (db, r) => {
+      this.lastDrill.set(db, r);
+      this.metrics.recordDrill(db, r);
+      if (!r.ok) this.notifier.notify({ event: 'restore_drill_failed', db, detail: r.error ?? 'failed' });
+    });
+    const hooks = combineHooks(this.metrics.hooks, this.notifier.hooks, opts.hooks ?? {});
     for (const db of config.databases) {
       const destinations = db.destinations.map((d) => ({ name: d.name, storage: openStorage(d), prefix: d.prefix }));
-      this.replicators.push(new DbReplicator({ config, db, keyring: this.keyring, host: this.host, log, destinations, ...(opts.hooks ? { hooks: opts.hooks } : {}) }));
+      this.replicators.push(new DbReplicator({ config, db, keyring: this.keyring, host: this.host, log, destinations, hooks }));
     }
+  }
+
+  /** Health of every database. */
+  health(): Health {
+    return evaluateHealth(
+      this.config,
+      this.replicators.map((r) => r.status()),
+      (db) => {
+        const d = this.lastDrill.get(db);
+        return d && !d.ok ? (d.error ?? 'failed') : null;
+      },
+    );
   }
 
   /** Starts every database; if one fails to start, the ones started are closed and the error is thrown. */
   async start(): Promise<void> {
-    this.log.info({ databases: this.replicators.map((r) => r.name), version: process.env.npm_package_version }, 'walcast agent starting');
+    this.log.info({ databases: this.replicators.map((r) => r.name), version: VERSION }, 'walcast agent starting');
     try {
+      if (this.config.metrics.listen) {
+        const { server, port } = await startHttpServer(this.config.metrics.listen, this.metrics.registry, () => this.health());
+        this.server = server;
+        this.log.info({ listen: this.config.metrics.listen, port }, 'metrics and health listening');
+      }
       for (const r of this.replicators) await r.start();
     } catch (err) {
       await this.close(5_000);
       throw err;
     }
+    this.drills.start();
     this.log.info('walcast agent running');
   }
 
@@ -59,7 +101,14 @@ export class Agent {
   /** Flushes and drains every database, then stops; idempotent. */
   close(deadlineMs = 30_000): Promise<void> {
     this.closing ??= (async () => {
+      await this.drills.stop();
       await Promise.all(this.replicators.map((r) => r.close(deadlineMs)));
+      const server = this.server;
+      if (server) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+      }
       await this.host.close();
       this.log.info('walcast agent stopped');
     })();

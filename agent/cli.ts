@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { describeError, UsageError, WalcastError } from '../core/errors.js';
 import { loadConfig } from '../core/config.js';
-import { Agent } from './agent.js';
+import { Agent, VERSION } from './agent.js';
 import { createLogger } from './logger.js';
 import { initFirstRun } from './first-run.js';
 import { keygen, KEYGEN_USAGE } from './keygen.js';
@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.version) {
-    console.log(await version());
+    console.log(`walcast-agent ${VERSION}`);
     return 0;
   }
   const config = loadConfig(args.config!);
@@ -79,12 +79,6 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
   await agent.start();
   return new Promise<number>(() => {}); // runs until a signal
-}
-
-async function version(): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return `walcast-agent ${pkg.version}`;
 }
 
 main(process.argv.slice(2)).then(

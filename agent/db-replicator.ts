@@ -24,6 +24,8 @@ import { Staging, type CaptureState } from './staging.js';
 import { SnapshotJob } from './snapshot-job.js';
 import { notWal, WalTailer, type Observation } from './wal-tailer.js';
 import { Checkpointer } from './checkpointer.js';
+import { acquireFence, releaseFence } from './fence.js';
+import { FencedError } from '../core/errors.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
@@ -88,7 +90,8 @@ export class DbReplicator {
     this.tailer = new WalTailer(deps.db.path);
     this.log = deps.log.child({ db: deps.db.name });
     this.hooks = deps.hooks ?? {};
-    this.replication = new ReplicationSet(deps.destinations, deps.db.replicationPolicy, this.staging, deps.config.staging.maxBytes, this.log, (k) => this.hooks.onReplicated?.(this.name, k), {
+    const fenced = deps.destinations.map((d) => ({ ...d, gate: () => this.fence(d) }));
+    this.replication = new ReplicationSet(fenced, deps.db.replicationPolicy, this.staging, deps.config.staging.maxBytes, this.log, (k) => this.hooks.onReplicated?.(this.name, k), {
       onAck: (dest, key, bytes, ms) => this.hooks.onUpload?.(this.name, dest, key, bytes, ms),
       onError: (dest, key, reason) => this.hooks.onUploadError?.(this.name, dest, key, reason),
       onRecover: (dest) => this.hooks.onDestinationRecovered?.(this.name, dest),
@@ -101,6 +104,7 @@ export class DbReplicator {
   async start(): Promise<void> {
     const header = await this.tailer.open();
     await this.staging.init(this.name);
+    await this.fenceAll();
     await this.openSqlite();
     const recorded = (await this.staging.readState()) ?? (await resumeFromDestinations(this));
     if (recorded) this.state = recorded;
@@ -108,10 +112,42 @@ export class DbReplicator {
     this.started = true;
     // Orphans (staged just before a crash, after the last saved state) must go before anything is uploaded.
     await this.removeOrphans();
-    for (const o of this.staging.list()) this.replication.enqueue(o.key, o.size);
+    if (this.state) {
+      const staged = this.staging.list().map((o) => this.layout.parse(o.key)).filter((p) => p?.kind === 'segment' && p.generation === this.state.generation);
+      const firstStaged = Math.min(...staged.map((p) => (p as { minTxid: number }).minTxid));
+      this.replication.seed(this.state.generation, Number.isFinite(firstStaged) ? firstStaged - 1 : this.state.txid);
+    }
+    for (const o of this.staging.list()) this.replication.enqueue(o.key, o.size, o.key.endsWith('.seg') ? this.state?.observedAtMs ?? Date.now() : undefined);
     await this.resync(recorded ? 'agent start' : 'no previous backup of this database');
     this.watch();
     this.loopDone = this.loop();
+  }
+
+  // ---- writer fence ------------------------------------------------------------
+
+  /**
+   * Takes the lock in every destination. Another agent holding one means this
+   * one must not run; an unreachable destination is fenced later, before its
+   * first upload, so the others are not held up.
+   */
+  private async fenceAll(): Promise<void> {
+    const results = await Promise.allSettled(this.deps.destinations.map((d) => this.fence(d)));
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') continue;
+      if (r.reason instanceof FencedError) {
+        await this.staging.unlock();
+        throw r.reason;
+      }
+      this.log.warn({ destination: this.deps.destinations[i]!.name, err: describeError(r.reason).message }, 'could not check the writer lock now; will before the first upload');
+    }
+  }
+
+  private fenced = new Set<string>();
+
+  private async fence(d: OpenDestination): Promise<void> {
+    if (this.fenced.has(d.name)) return;
+    await acquireFence(d.storage, new Layout(d.prefix, this.name), d.name, this.staging.agentId, this.staging.dir);
+    this.fenced.add(d.name);
   }
 
   // ---- the loop -------------------------------------------------------------
@@ -265,7 +301,7 @@ export class DbReplicator {
     this.pending = [];
     this.pendingFrames = 0;
     this.lastStageAt = Date.now();
-    this.replication.enqueue(built.key, built.bytes);
+    this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs);
     const ms = performance.now() - started;
     this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms) }, 'segment staged');
     this.hooks.onSegment?.(this.name, built, ms);
@@ -431,6 +467,11 @@ export class DbReplicator {
       }
       const drained = await this.replication.drain(Math.max(0, until - Date.now()));
       if (!drained) this.log.warn('shutdown deadline reached with uploads pending; they stay staged for the next start');
+      await Promise.all(
+        this.deps.destinations
+          .filter((d) => this.fenced.has(d.name))
+          .map((d) => releaseFence(d.storage, new Layout(d.prefix, this.name), this.staging.agentId).catch(() => {})),
+      );
     }
     await this.replication.close();
     await this.sqlite?.close().catch(() => {});
@@ -438,19 +479,36 @@ export class DbReplicator {
     await this.staging.unlock();
   }
 
+  /**
+   * Seconds since the oldest commit `dest` has not confirmed was observed
+   * (commits not yet staged count for every destination); 0 when caught up.
+   */
+  lagSeconds(dest: string, nowMs = Date.now()): number {
+    const pendingOldest = this.pending[0]?.observedAtMs ?? null;
+    const unacked = this.replication.oldestUnacked(dest);
+    const oldest = pendingOldest === null ? unacked : unacked === null ? pendingOldest : Math.min(pendingOldest, unacked);
+    return oldest === null ? 0 : Math.max(0, (nowMs - oldest) / 1000);
+  }
+
   /** A snapshot of the replicator's state for health and metrics. */
   status() {
+    const now = Date.now();
     return {
       db: this.name,
-      generation: this.state?.generation,
+      generation: this.state?.generation ?? null,
       txid: this.state?.txid ?? 0,
       observedAtMs: this.state?.observedAtMs ?? 0,
-      lastSnapshot: this.state?.lastSnapshot,
+      lastSnapshot: this.state?.lastSnapshot ?? null,
       stagedBytes: this.staging.bytes,
+      stagingLimitBytes: this.deps.config.staging.maxBytes,
       stagingFull: this.stagingFull,
       captureError: this.lastError?.message ?? null,
-      destinations: this.replication.status(),
       pendingCommits: this.pending.reduce((n, o) => n + o.commits.length, 0),
+      destinations: this.replication.status().map((d) => ({
+        ...d,
+        lagSeconds: this.lagSeconds(d.name, now),
+        replicated: this.replication.replicatedTxid(d.name),
+      })),
     };
   }
 }

@@ -7,9 +7,11 @@
  *
  *   <stagingDir>/<db>/state.json     capture state
  *   <stagingDir>/<db>/agent.pid      held by the running agent
+ *   <stagingDir>/<db>/agent-id       this agent's identity in destination locks
  *   <stagingDir>/<db>/objects/<db>/<generation>/...   sealed objects, named as in a destination
  */
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseError, NotFoundError } from '../core/errors.js';
 import { FileStorage } from '../core/storage/file-storage.js';
@@ -43,6 +45,8 @@ export class Staging {
   private readonly meta: FileStorage;
   private stagedBytes = 0;
   private readonly sizes = new Map<string, number>();
+  /** Identity of the agent that owns this staging folder (stable across restarts). */
+  agentId = '';
 
   constructor(readonly dir: string) {
     this.objects = new FileStorage(join(dir, 'objects'));
@@ -53,6 +57,7 @@ export class Staging {
   async init(dbName: string): Promise<void> {
     await mkdir(join(this.dir, 'objects'), { recursive: true });
     await this.lock(dbName);
+    this.agentId = await this.identity();
     for (const o of await listAll(this.objects, '')) this.track(o.key, o.size);
   }
 
@@ -75,6 +80,15 @@ export class Staging {
       }
       await unlink(path).catch(() => {}); // stale: its agent is gone
     }
+  }
+
+  private async identity(): Promise<string> {
+    const path = join(this.dir, 'agent-id');
+    const id = (await readFile(path, 'utf8').catch(() => '')).trim();
+    if (/^[0-9a-f]{32}$/.test(id)) return id;
+    const fresh = randomBytes(16).toString('hex');
+    await writeFile(path, fresh + '\n', { mode: 0o644 });
+    return fresh;
   }
 
   /** Releases the pid lock. */

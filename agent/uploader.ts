@@ -7,7 +7,7 @@
  * object once its store confirmed it (the put returned).
  */
 import PQueue from 'p-queue';
-import { NotFoundError, StorageError, describeError } from '../core/errors.js';
+import { FencedError, NotFoundError, StorageError, describeError } from '../core/errors.js';
 import { joinKey } from '../core/layout.js';
 import type { Storage } from '../core/storage/storage.js';
 import type { Logger } from './logger.js';
@@ -33,7 +33,7 @@ export interface UploaderEvents {
 }
 
 const BASE_DELAY_MS = 200;
-const MAX_DELAY_MS = 30_000;
+const MAX_DELAY_MS = 10_000;
 const PERMANENT_DELAY_MS = 60_000;
 
 /** Uploads staged objects to one destination. */
@@ -43,6 +43,7 @@ export class Uploader {
   private readonly queued = new Set<string>();
   private closing = false;
   private wake: (() => void) | null = null;
+  private gateOpen = false;
   readonly status: DestinationStatus;
 
   constructor(
@@ -52,6 +53,8 @@ export class Uploader {
     private readonly staging: Staging,
     private readonly log: Logger,
     private readonly events: UploaderEvents,
+    /** Must succeed once before the first upload (the writer fence). */
+    private readonly gate: () => Promise<void> = async () => {},
   ) {
     this.status = { name, failing: false, lastError: null, lastAckAtMs: 0, queued: 0, uploadedObjects: 0, uploadedBytes: 0 };
   }
@@ -90,6 +93,10 @@ export class Uploader {
     while (!this.closing) {
       const started = performance.now();
       try {
+        if (!this.gateOpen) {
+          await this.gate();
+          this.gateOpen = true;
+        }
         const body = await this.staging.objects.get(key);
         await this.storage.put(joinKey(this.prefix, key), body, { size });
         this.queued.delete(key);
@@ -112,8 +119,9 @@ export class Uploader {
           this.status.queued = this.queued.size;
           return;
         }
-        const permanent = err instanceof StorageError && !err.transient;
-        const reason = err instanceof StorageError ? (err.context.reason as string | undefined) ?? (permanent ? 'permanent' : 'transient') : 'error';
+        const permanent = (err instanceof StorageError && !err.transient) || err instanceof FencedError;
+        const reason =
+          err instanceof FencedError ? 'fenced' : err instanceof StorageError ? (err.context.reason as string | undefined) ?? (permanent ? 'permanent' : 'transient') : 'error';
         const { message, hint } = describeError(err);
         const firstFailure = !this.status.failing;
         this.status.failing = true;

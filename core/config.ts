@@ -49,6 +49,33 @@ const configSchema = z.strictObject({
     .prefault({}),
   staging: z.strictObject({ maxBytes: z.number().int().min(1 << 20).default(1 << 30) }).prefault({}),
   sqliteWorkers: z.number().int().min(1).max(64).default(1),
+  /** Prometheus metrics and health over HTTP; off unless `listen` is set. */
+  metrics: z
+    .strictObject({
+      listen: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9465')
+        .optional(),
+    })
+    .prefault({}),
+  /** Recovery point objective: the most data (seconds) one may lose. */
+  rpoTargetSeconds: z.number().positive().default(60),
+  health: z
+    .strictObject({
+      maxLagSeconds: z.number().positive().default(60),
+      /** Default: twice snapshotIntervalMs. */
+      maxSnapshotAgeSeconds: z.number().positive().optional(),
+      stagingWarnRatio: z.number().gt(0).max(1).default(0.8),
+    })
+    .prefault({}),
+  notifications: z
+    .strictObject({
+      webhooks: z.array(z.strictObject({ url: z.url({ protocol: /^https?$/ }), events: z.array(z.string()).optional() })).default([]),
+      timeoutMs: ms(100).default(5000),
+    })
+    .prefault({}),
+  /** Periodic restore drills: restore the newest point into a temp folder and prove it. 0 = off. */
+  drills: z.strictObject({ intervalMs: z.number().int().min(0).default(0), destination: z.string().optional() }).prefault({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });
 
@@ -69,7 +96,7 @@ export interface AgentConfig extends Omit<RawConfig, 'databases'> {
   file: string;
 }
 
-const SECRET_FIELD = /secret|password|connectionString|accountKey|sasToken|sessionToken|^key$/i;
+const SECRET_FIELD = /secret|password|connectionString|accountKey|sasToken|sessionToken|^key$|^url$/i;
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const path = issue.path.map(String);
