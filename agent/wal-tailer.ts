@@ -23,6 +23,8 @@ export class WalTailer {
   private walFh: FileHandle | null = null;
   private dbIno = 0;
   private walIno = 0;
+  /** Read buffer shared by observe() and readFrames(), which the replicator never runs at once. */
+  private readonly scratch = Buffer.allocUnsafeSlow(READ_BYTES + 65536 + 24);
   readonly walPath: string;
 
   constructor(readonly dbPath: string) {
@@ -107,7 +109,7 @@ export class WalTailer {
   async observe(from: WalPosition, maxFrames?: number): Promise<Observation> {
     const fh = await this.wal();
     if (!fh) throw new Error('WAL vanished while observing');
-    const scan = await scanWal(fh, from, maxFrames === undefined ? {} : { maxFrames });
+    const scan = await scanWal(fh, from, maxFrames === undefined ? { scratch: this.scratch } : { maxFrames, scratch: this.scratch });
     // Stamp after reading: a commit seen here was committed no later than now.
     return Object.assign(scan, { observedAtMs: Date.now() });
   }
@@ -120,8 +122,8 @@ export class WalTailer {
     const fh = await this.wal();
     if (!fh) throw new Error('WAL vanished while reading frames');
     const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
-    const per = Math.max(1, Math.floor(READ_BYTES / frameSize));
-    const buf = Buffer.allocUnsafeSlow(per * frameSize);
+    const per = Math.max(1, Math.floor(this.scratch.length / frameSize));
+    const buf = this.scratch;
     let i = 0;
     while (i < count) {
       const first = frames[i]!;

@@ -69,6 +69,8 @@ export interface ScanOptions {
   maxFrames?: number;
   /** Never look past this frame (inclusive). */
   lastFrame?: number;
+  /** A reusable read buffer (at least one frame); one is allocated per call otherwise. */
+  scratch?: Buffer;
 }
 
 /** Reads and validates the WAL header; null when the file is shorter than a header or invalid. */
@@ -115,8 +117,9 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   const hashPages = opts.hashPages ?? true;
   const ps = from.pageSize;
   const frameSize = WAL_FRAME_HEADER_SIZE + ps;
-  const perRead = Math.max(1, Math.floor(READ_BYTES / frameSize));
-  const buf = Buffer.allocUnsafeSlow(perRead * frameSize);
+  const scratch = opts.scratch && opts.scratch.length >= frameSize && opts.scratch.byteOffset % 8 === 0 ? opts.scratch : null;
+  const perRead = Math.max(1, Math.floor((scratch?.length ?? READ_BYTES) / frameSize));
+  const buf = scratch ?? Buffer.allocUnsafeSlow(perRead * frameSize);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const state = new Uint32Array([from.checksum1, from.checksum2]);
 
