@@ -13,7 +13,10 @@ export const AGENT_CLI = join(dist, 'agent', 'cli.js');
 export const RESTORE_CLI = join(dist, 'restore-tool', 'cli.js');
 
 /** Writes a key file and a config for one database with a file destination; returns the config path. */
-export function writeConfig(dir: string, opts: { db?: string; name?: string; overrides?: Record<string, unknown>; database?: Record<string, unknown> } = {}): string {
+export function writeConfig(
+  dir: string,
+  opts: { db?: string; name?: string; overrides?: Record<string, unknown>; database?: Record<string, unknown>; destinations?: Record<string, unknown>[] } = {},
+): string {
   const keyFile = join(dir, 'test.key');
   writeFileSync(keyFile, generateKeyBase64(), { flag: 'w', mode: 0o600 });
   const config = {
@@ -21,7 +24,7 @@ export function writeConfig(dir: string, opts: { db?: string; name?: string; ove
       {
         path: opts.db ?? join(dir, 'app.db'),
         ...(opts.name ? { name: opts.name } : {}),
-        destinations: [{ name: 'local', type: 'file', path: join(dir, 'replica') }],
+        destinations: opts.destinations ?? [{ name: 'local', type: 'file', path: join(dir, 'replica') }],
         ...opts.database,
       },
     ],

@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listGenerations, readHeader } from '../../core/catalog.js';
 import { Layout } from '../../core/layout.js';
-import { FileStorage } from '../../core/storage/file-storage.js';
+import { loadConfig } from '../../core/config.js';
+import { openStorage } from '../../core/storage/open-storage.js';
 import { restoreCli } from './agent.js';
 import { fileSha256, logicalHash } from './sqlite.js';
 
@@ -17,10 +18,13 @@ export interface RecordedCommit {
   observedAtMs: number;
 }
 
-/** Every generation and commit in a file destination, oldest first. */
-export async function timeline(replicaDir: string, db = 'app') {
-  const storage = new FileStorage(replicaDir);
-  const layout = new Layout('', db);
+/** Every generation and commit of the config's (first, or named) database destination, oldest first. */
+export async function timeline(configPath: string, destination?: string) {
+  const config = loadConfig(configPath);
+  const dbc = config.databases[0]!;
+  const dest = destination === undefined ? dbc.destinations[0]! : dbc.destinations.find((d) => d.name === destination)!;
+  const storage = openStorage(dest);
+  const layout = new Layout(dest.prefix, dbc.name);
   const gens = await listGenerations(storage, layout);
   const commits: RecordedCommit[] = [];
   for (const g of gens) {
@@ -29,6 +33,7 @@ export async function timeline(replicaDir: string, db = 'app') {
       for (const c of h.commits) commits.push({ generation: g.id, txid: c.txid, observedAtMs: c.observedAtMs });
     }
   }
+  await storage.close();
   return { generations: gens, commits };
 }
 

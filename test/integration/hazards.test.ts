@@ -48,7 +48,7 @@ test('the application runs its own TRUNCATE and PASSIVE checkpoints: nothing los
     await sleep(300);
   }
   assert.is(await agent.stop(), 0);
-  const { generations } = await timeline(join(dir, 'replica'));
+  const { generations } = await timeline(config);
   assert.is(generations.length, 1, 'no new generation was needed');
   for (const [i, r] of refs.entries()) {
     const out = join(dir, `r${i}.db`);
@@ -145,7 +145,7 @@ test('the application closes its last connection (WAL deleted) while the agent i
   await settle();
   const after = reference(db);
   assert.is(await agent.stop(), 0);
-  const { generations } = await timeline(join(dir, 'replica'));
+  const { generations } = await timeline(config);
   assert.is(generations.length, 1, 'the same generation continued');
   const out = join(dir, 'out.db');
   restoreOk(config, out);
