@@ -98,6 +98,12 @@ export class AgentProcess {
     });
   }
 
+  /** Resolves with the first log line from now on matching `pred`. */
+  waitForNew(pred: (l: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const from = this.logs.length;
+    return this.waitFor((l) => this.logs.indexOf(l) >= from && pred(l), timeoutMs);
+  }
+
   /** SIGTERM, then the exit code. */
   async stop(): Promise<number | null> {
     this.child.kill('SIGTERM');
@@ -132,6 +138,21 @@ export interface CliResult {
 export function restoreCli(...args: string[]): CliResult {
   const r = spawnSync(process.execPath, [RESTORE_CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Runs a CLI without blocking this process's event loop: needed when the
+ * test itself serves something the CLI talks to (a proxy, a webhook).
+ */
+export function cliAsync(which: 'agent' | 'restore', args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [which === 'agent' ? AGENT_CLI : RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Runs walcast-agent with arguments to completion (e.g. --once, or a failing start). */

@@ -115,14 +115,14 @@ async function stopChild(child: ChildProcess): Promise<void> {
  * DES, which OpenSSL 3 otherwise lacks: without it, every listing of more than
  * 1000 keys fails with 500 InternalError.
  */
-export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rverHandle> {
+export async function startS3rver(opts: { bucket?: string; port?: number; dir?: string } = {}): Promise<S3rverHandle> {
   const bucket = opts.bucket ?? 'walcast-test';
-  const dir = tempDir('s3rver');
+  const dir = opts.dir ?? tempDir('s3rver');
   const script = join(REPO_ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js');
   const { child, match } = await startChild(
     ['--openssl-legacy-provider'],
     script,
-    ['-d', dir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket],
+    ['-d', dir, '-a', '127.0.0.1', '-p', String(opts.port ?? 0), '--silent', '--configure-bucket', bucket],
     /S3rver listening on [\d.]+:(\d+)/,
     's3rver',
   );
@@ -167,4 +167,10 @@ export function s3DestinationConfig(server: Pick<S3rverHandle, 'endpoint' | 'buc
 /** A destination entry for agent.config.json pointing at a container on Azurite (create it first). */
 export function azureDestinationConfig(server: Pick<AzuriteHandle, 'connectionString'>, container: string, name = 'azure', prefix = ''): Record<string, unknown> {
   return { name, type: 'azure', prefix, container, connectionString: server.connectionString };
+}
+
+/** Creates a container in Azurite (walcast expects it to exist, as in a real account). */
+export async function createAzureContainer(server: Pick<AzuriteHandle, 'connectionString'>, name: string): Promise<void> {
+  const { ContainerClient } = await import('@azure/storage-blob');
+  await new ContainerClient(server.connectionString, name).createIfNotExists();
 }
