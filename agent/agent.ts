@@ -82,7 +82,13 @@ export class Agent {
         this.server = server;
         this.log.info({ listen: this.config.metrics.listen, port }, 'metrics and health listening');
       }
-      for (const r of this.replicators) await r.start();
+      // A few at a time: each start reads its database once (the continuity proof).
+      const queue = [...this.replicators];
+      await Promise.all(
+        Array.from({ length: Math.min(4, queue.length) }, async () => {
+          for (let r = queue.shift(); r; r = queue.shift()) await r.start();
+        }),
+      );
     } catch (err) {
       await this.close(5_000);
       throw err;

@@ -6,15 +6,19 @@
  *   only when a fresh read found nothing beyond what is staged (a checkpoint
  *   may copy back up to the read's mark, and frames copied back but not
  *   staged are lost if the agent dies and the application restarts the WAL);
- *   then behind a write barrier: BEGIN
- *   IMMEDIATE → stage everything → end the read → PASSIVE → start a read →
- *   ROLLBACK. Nothing commits unseen in between, and if every frame was copied
- *   back the application's next commit restarts the WAL from the top.
- * - TRUNCATE past `truncatePages` (it needs the writer lock, so no barrier):
- *   stage everything, end the read, TRUNCATE with a busy timeout of at most
- *   `maxBlockMs`, start a read. SQLite reports `log` as 0 after a successful
- *   TRUNCATE, so a commit that slipped in between is detected with
- *   `PRAGMA data_version` instead; then the next WAL change needs a proof.
+ *   then behind a write barrier: BEGIN IMMEDIATE → stage everything → end the
+ *   read → PASSIVE → start a read → ROLLBACK. Nothing commits unseen in
+ *   between, and if every frame was copied back the application's next commit
+ *   restarts the WAL from the top.
+ * - TRUNCATE once the WAL file is `truncatePages` long (to give the disk
+ *   back): right after that barrier PASSIVE, with the new read still held and
+ *   no busy wait. The held read either sits on read mark 0, and then blocks any
+ *   further copying back, so TRUNCATE can succeed only if no frame was written
+ *   since the barrier; or it sits on a later frame, and then TRUNCATE answers
+ *   busy. Either way no frame the agent has not staged can be truncated away,
+ *   and the application never waits. (Ending the read first, as a plain
+ *   TRUNCATE would need, lets a commit slip in and be lost to the WAL; SQLite
+ *   reports `log` 0 after a TRUNCATE, so that could not even be seen there.)
  *
  * Never RESTART. The application is never blocked longer than the barrier.
  */
@@ -32,26 +36,32 @@ export interface CheckpointConfig {
 export class Checkpointer {
   private lastFrames = 0;
   private lastAtMs = 0;
+  private lastResult: 'ok' | 'busy' | 'skipped' | 'error' = 'ok';
 
   constructor(
     private readonly rep: DbReplicator,
     private readonly cfg: CheckpointConfig,
   ) {}
 
-  /** Runs a checkpoint when the WAL is large enough and the read is in a safe state. */
-  async maybeRun(): Promise<void> {
+  /**
+   * Runs a checkpoint when the WAL is large enough and the read is in a safe
+   * state; what is observed but not staged is staged behind its barrier.
+   * Returns true when it ran (and so staged everything pending).
+   */
+  async maybeRun(): Promise<boolean> {
     const r = this.rep;
-    if (r.readGap || !r.sqlite || !r.cursor || r.stagingFull) return;
+    if (r.readGap || !r.sqlite || !r.cursor || r.stagingFull || r.snapshotActive) return false;
     const frames = r.cursor.frame;
     const walBytes = await r.tailer.walBytes();
+    // After a checkpoint that could not finish (readers pin the WAL), retry once it grew, or later.
+    const retry = this.lastResult !== 'busy' || frames >= this.lastFrames + this.cfg.minPages || Date.now() - this.lastAtMs >= 10 * r.deps.config.syncIntervalMs;
+    if (!retry) return false;
     if (walBytes >= this.cfg.truncatePages * r.cursor.pageSize) return this.run('TRUNCATE');
-    if (frames < this.cfg.minPages) return;
-    // After a checkpoint that could not finish (readers pin the WAL), retry once it grew or later.
-    const retry = frames >= this.lastFrames + this.cfg.minPages || Date.now() - this.lastAtMs >= 10 * r.deps.config.syncIntervalMs;
-    if (retry) await this.run('PASSIVE');
+    if (frames >= this.cfg.minPages) return this.run('PASSIVE');
+    return false;
   }
 
-  private async run(mode: 'PASSIVE' | 'TRUNCATE'): Promise<void> {
+  private async run(mode: 'PASSIVE' | 'TRUNCATE'): Promise<boolean> {
     const r = this.rep;
     const sqlite = r.sqlite!;
     this.lastFrames = r.cursor?.frame ?? 0;
@@ -60,41 +70,33 @@ export class Checkpointer {
     let blockedMs = 0;
     let result: 'ok' | 'busy' | 'skipped' | 'error' = 'skipped';
     try {
-      if (mode === 'PASSIVE') {
-        if (await r.pinsOnlyStaged()) await sqlite.checkpoint('PASSIVE', 0);
-        if (!(await sqlite.barrierBegin(this.cfg.maxBlockMs))) {
-          result = 'busy';
-          return;
-        }
-        const blockedFrom = performance.now();
-        try {
-          if (!(await r.flush())) return;
-          await r.endRead();
-          const c = await sqlite.checkpoint('PASSIVE', 0);
-          result = c.busy ? 'busy' : 'ok';
-        } finally {
-          await this.restoreRead();
-          await sqlite.barrierEnd();
-          blockedMs = performance.now() - blockedFrom;
-        }
-      } else {
-        const before = await sqlite.dataVersion();
-        if (!(await r.flush())) return;
-        await r.endRead();
-        try {
-          const c = await sqlite.checkpoint('TRUNCATE', this.cfg.maxBlockMs);
-          result = c.busy ? 'busy' : 'ok';
-          blockedMs = c.ms;
-        } finally {
-          const after = await sqlite.dataVersion().catch(() => -1);
-          await this.restoreRead();
-          if (after !== before) r.readGap = true; // a commit slipped in: the next WAL restart needs a proof
-        }
+      if (await r.pinsOnlyStaged()) await sqlite.checkpoint('PASSIVE', 0);
+      if (!(await sqlite.barrierBegin(this.cfg.maxBlockMs))) {
+        result = 'busy';
+        return false;
       }
+      const blockedFrom = performance.now();
+      try {
+        if (!(await r.flush())) return false;
+        await r.endRead();
+        const c = await sqlite.checkpoint('PASSIVE', 0);
+        result = c.busy ? 'busy' : 'ok';
+      } finally {
+        await this.restoreRead();
+        await sqlite.barrierEnd();
+        blockedMs = performance.now() - blockedFrom;
+      }
+      if (mode === 'TRUNCATE' && result === 'ok' && r.readSlot !== null) {
+        const t = await sqlite.checkpoint('TRUNCATE', 0);
+        result = t.busy ? 'busy' : 'ok';
+      }
+      return true;
     } catch (err) {
       result = 'error';
       r.log.warn({ mode, err: describeError(err).message }, 'checkpoint failed');
+      return false;
     } finally {
+      this.lastResult = result;
       const ms = performance.now() - started;
       if (result !== 'skipped') r.log.debug({ mode, result, ms: Math.round(ms), blockedMs: Math.round(blockedMs) }, 'checkpoint');
       r.hooks.onCheckpoint?.(r.name, { mode, result, ms, blockedMs });

@@ -2,15 +2,24 @@
  * Proof of continuity (capture rule 4). The agent may continue a generation
  * only if the database content equals the state recorded after the last
  * staged txid. The database's state is computed from the file alone, then
- * after each committed transaction in the WAL; the first point whose checksum
- * (and size) equals the recorded one is where capture resumes. With no match,
- * the caller starts a new generation: histories are never spliced.
+ * after each committed transaction in the WAL, and compared with the recorded
+ * checksum (and size):
+ *
+ * - if the WAL still holds the recorded position (same salts, same chain
+ *   checksum there), only that point may match: the frames before it were
+ *   captured already, even if they were also copied into the database file
+ *   since (then the file alone would match too, and resuming there would
+ *   capture them twice);
+ * - otherwise (the WAL restarted, or was deleted), every frame in it is newer
+ *   than the record, and the first matching point is where capture resumes.
+ *
+ * With no match the caller starts a new generation: histories are never spliced.
  */
 import { DbChecksum } from '../core/db-checksum.js';
 import { hashDbFile } from '../core/db-image.js';
 import { formatChecksum } from '../core/page-hash.js';
 import { dbFilePages, readDbHeader } from '../core/sqlite-file.js';
-import { headerPosition, scanWal, type WalPosition } from '../core/wal-scanner.js';
+import { headerPosition, positionHolds, scanWal, type WalPosition } from '../core/wal-scanner.js';
 import type { WalTailer } from './wal-tailer.js';
 import { notWal } from './wal-tailer.js';
 
@@ -19,6 +28,8 @@ export interface RecordedState {
   checksum: string;
   dbPages: number;
   pageSize: number;
+  /** Where in the WAL it was captured, when known. */
+  wal: WalPosition | null;
 }
 
 /** Outcome of a proof. */
@@ -55,20 +66,23 @@ export async function proveContinuity(tailer: WalTailer, recorded: RecordedState
   let position: WalPosition | null = usable ? headerPosition(walHeader) : null;
 
   const comparable = recorded !== null && recorded.pageSize === pageSize;
-  const matches = (): boolean => comparable && formatChecksum(sum.value) === recorded.checksum && sum.dbPages === recorded.dbPages;
+  // The one acceptable point when the WAL still holds the recorded position.
+  const pinned = usable && recorded?.wal && (await positionHolds(wal!, walHeader, recorded.wal)) ? recorded.wal.frame : null;
+  const matches = (frame: number): boolean =>
+    comparable && (pinned === null || pinned === frame) && formatChecksum(sum.value) === recorded.checksum && sum.dbPages === recorded.dbPages;
   if (!usable) {
-    if (matches()) return { matched: true, sum, position, pageSize, atEnd: true, detail: 'database file' };
+    if (matches(0)) return { matched: true, sum, position, pageSize, atEnd: true, detail: 'database file' };
     return { matched: false, sum, position, pageSize, atEnd: true, detail: !recorded ? 'nothing recorded yet' : !comparable ? 'page size changed' : 'database differs from the recorded state' };
   }
 
   const scan = await scanWal(wal!, position!);
-  if (matches()) return { matched: true, sum, position, pageSize, atEnd: scan.commits.length === 0, detail: 'database file' };
+  if (matches(0)) return { matched: true, sum, position, pageSize, atEnd: scan.commits.length === 0, detail: 'database file' };
   let first = 0;
   for (const c of scan.commits) {
     sum.applyCommit(scan.pgnos.subarray(first, c.end), scan.hashes.subarray(first, c.end), c.end - first, c.dbPages);
     first = c.end;
     position = { ...position!, frame: c.commitFrame };
-    if (matches()) {
+    if (matches(c.commitFrame)) {
       position = await positionAfter(tailer, position);
       return { matched: true, sum, position, pageSize, atEnd: c.commitFrame === scan.end.frame, detail: `WAL frame ${c.commitFrame}` };
     }

@@ -5,7 +5,7 @@
  * DESIGN.md are enforced here; see the comments at each step.
  */
 import { watch, type FSWatcher } from 'chokidar';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { DbChecksum } from '../core/db-checksum.js';
 import { describeError } from '../core/errors.js';
 import type { Keyring } from '../core/keyring.js';
@@ -29,6 +29,12 @@ import { FencedError } from '../core/errors.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
+/**
+ * Segments that may go out back to back after a quiet spell. The bucket
+ * refills one token per sync interval, so under steady load a destination gets
+ * one object per interval, while a commit after a quiet spell ships at once.
+ */
+const BURST = 2;
 const SQLITE_BUSY_MS = 100;
 
 /** Everything a replicator needs from the agent. */
@@ -72,7 +78,8 @@ export class DbReplicator {
   private pendingFrames = 0;
   cursor: WalPosition | null = null;
   private capped = false;
-  private lastStageAt = 0;
+  private tokens = BURST;
+  private tokensAtMs = Date.now();
   stagingFull = false;
   private stateWrites: Promise<void> = Promise.resolve();
 
@@ -182,16 +189,28 @@ export class DbReplicator {
     await this.observe();
     if (!this.sum) return 0;
     const interval = this.deps.config.syncIntervalMs;
-    const due = force || this.capped || Date.now() - this.lastStageAt >= interval;
-    if (this.pending.length && due) await this.stage();
+    const tokens = this.refill();
+    const due = force || this.capped || tokens >= 1;
+    if (this.pending.length && due) {
+      // A due checkpoint stages this segment itself, behind its barrier: no extra object.
+      if (!(await this.checkpointer.maybeRun())) await this.stage();
+    }
     if (!this.pending.length && !this.capped) {
       await this.handOver();
-      await this.checkpointer.maybeRun();
+      if (this.refill() >= 1) await this.checkpointer.maybeRun();
       if (this.snapshots.due()) await this.snapshots.start();
     }
     if (this.capped) return 0;
-    if (this.pending.length) return Math.max(0, interval - (Date.now() - this.lastStageAt));
+    if (this.pending.length) return Math.max(0, (1 - this.refill()) * interval);
     return this.deps.config.pollIntervalMs;
+  }
+
+  /** Tokens of the upload-rate bucket, refilled up to now. */
+  private refill(): number {
+    const now = Date.now();
+    this.tokens = Math.min(BURST, this.tokens + (now - this.tokensAtMs) / this.deps.config.syncIntervalMs);
+    this.tokensAtMs = now;
+    return this.tokens;
   }
 
   private onCycleError(err: unknown): number {
@@ -207,6 +226,11 @@ export class DbReplicator {
     }
     this.hooks.onCaptureError?.(this.name, message);
     return 1000;
+  }
+
+  /** True while a snapshot is being taken (no hand-over, no checkpoint meanwhile). */
+  get snapshotActive(): boolean {
+    return this.snapshots.active;
   }
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
@@ -229,12 +253,11 @@ export class DbReplicator {
   }
 
   private watch(): void {
-    // Watch events are only a hint that makes capture prompt; the poll is the truth.
-    const names = new Set([basename(this.deps.db.path), basename(this.tailer.walPath)]);
-    this.watcher = watch(dirname(this.deps.db.path), { depth: 0, ignoreInitial: true, persistent: false })
-      .on('all', (_ev, path) => {
-        if (names.has(basename(path))) this.wake();
-      })
+    // Watch events are only a hint that makes capture prompt; the poll is the
+    // truth. The two files are watched, not their folder: a folder watch
+    // rescans the folder on every WAL write.
+    this.watcher = watch([this.tailer.walPath, this.deps.db.path], { ignoreInitial: true, persistent: false, alwaysStat: false })
+      .on('all', () => this.wake())
       .on('error', (err) => this.log.debug({ err: String(err) }, 'file watch error; polling continues'));
   }
 
@@ -300,7 +323,8 @@ export class DbReplicator {
     }));
     this.pending = [];
     this.pendingFrames = 0;
-    this.lastStageAt = Date.now();
+    this.refill();
+    this.tokens -= 1; // may go below zero after a forced or capped segment: the next waits longer
     this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs);
     const ms = performance.now() - started;
     this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms) }, 'segment staged');

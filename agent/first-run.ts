@@ -4,7 +4,6 @@
  * backup that could need the missing key), and a small demo database in WAL
  * mode where a configured database path does not exist yet.
  */
-import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AgentConfig } from '../core/config.js';
@@ -40,6 +39,7 @@ export async function initFirstRun(config: Readonly<AgentConfig>, log: Logger): 
   for (const db of config.databases) {
     if (existsSync(db.path)) continue;
     mkdirSync(dirname(db.path), { recursive: true });
+    const { default: Database } = await import('better-sqlite3');
     const d = new Database(db.path);
     d.pragma('journal_mode = WAL');
     d.exec(`CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT (datetime('now')));

@@ -36,7 +36,8 @@ export function evaluateHealth(config: Readonly<AgentConfig>, statuses: Status[]
     if (s.stagingFull || s.stagedBytes > config.health.stagingWarnRatio * s.stagingLimitBytes) {
       failing.push({ condition: 'staging_filling', db: s.db, detail: `${s.stagedBytes} of ${s.stagingLimitBytes} bytes staged${s.stagingFull ? '; capture paused' : ''}` });
     }
-    if (s.lastSnapshot && (Date.now() - s.lastSnapshot.atMs) / 1000 > maxSnapAge) {
+    // Stale only if history has moved on: an idle database's newest snapshot is still current.
+    if (s.lastSnapshot && s.txid > s.lastSnapshot.txid && (Date.now() - s.lastSnapshot.atMs) / 1000 > maxSnapAge) {
       failing.push({ condition: 'snapshot_too_old', db: s.db, detail: `newest snapshot is ${Math.round((Date.now() - s.lastSnapshot.atMs) / 1000)} s old` });
     }
     if (s.captureError) failing.push({ condition: 'capture_failing', db: s.db, detail: s.captureError });

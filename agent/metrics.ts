@@ -143,6 +143,9 @@ export class AgentMetrics {
     gauge('walcast_snapshot_age_seconds', 'Age of the newest snapshot', ['db'], (g) =>
       each(({ status }) => status.lastSnapshot && g.set({ db: status.db }, (Date.now() - status.lastSnapshot.atMs) / 1000))(),
     );
+    gauge('walcast_snapshot_txid', 'Txid the newest snapshot holds (compare with walcast_captured_txid: equal means nothing changed since)', ['db'], (g) =>
+      each(({ status }) => status.lastSnapshot && g.set({ db: status.db }, status.lastSnapshot.txid))(),
+    );
     gauge('walcast_rpo_seconds', 'Current recovery point: data that would be lost now (lag of the slowest destination the policy needs)', ['db'], (g) =>
       each(({ replicator, status }) => g.set({ db: status.db }, rpoSeconds(status.destinations.map((d) => d.lagSeconds), replicator.deps.db.replicationPolicy)))(),
     );

@@ -2,15 +2,16 @@
  * Turns observed commits into one sealed segment in staging. Each commit keeps
  * only the last version of each page it wrote (SQLite may spill a page more
  * than once within a transaction); the database checksum is advanced commit
- * by commit; pages are read back from the WAL and re-hashed against pass 1,
- * so a frame that changed under the agent aborts the segment instead of
- * shipping a page that does not match its checksum.
+ * by commit; pages are read back from the WAL, and each frame's header must
+ * still carry the salts and chain checksum pass 1 saw (SQLite never rewrites a
+ * frame without changing them), so a frame that changed under the agent
+ * aborts the segment instead of shipping a page its checksum does not cover.
  */
 import type { DbChecksum } from '../core/db-checksum.js';
 import type { Keyring } from '../core/keyring.js';
 import type { Layout } from '../core/layout.js';
 import type { CommitRecord } from '../core/object-format.js';
-import { formatChecksum, lockPage, pageHash } from '../core/page-hash.js';
+import { formatChecksum, lockPage } from '../core/page-hash.js';
 import { SegmentEncoder } from '../core/segment.js';
 import type { Storage } from '../core/storage/storage.js';
 import { writeObject } from '../core/storage/write-object.js';
@@ -60,6 +61,7 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
   let frames: Uint32Array = new Uint32Array(1024);
   let pgnos: Uint32Array = new Uint32Array(1024);
   let hashes: BigUint64Array = new BigUint64Array(1024);
+  let sums: Uint32Array = new Uint32Array(2048);
   let n = 0;
   let txid = input.firstTxid;
   let walFrames = 0;
@@ -82,6 +84,7 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
         const cap = Math.max(frames.length * 2, n + picked.length);
         frames = grow(frames, cap);
         pgnos = grow(pgnos, cap);
+        sums = grow(sums, 2 * cap);
         const h = new BigUint64Array(cap);
         h.set(hashes);
         hashes = h;
@@ -92,6 +95,8 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
         frames[n] = obs.firstFrame + i;
         pgnos[n] = obs.pgnos[i]!;
         hashes[n] = obs.hashes[i]!;
+        sums[2 * n] = obs.sums[2 * i]!;
+        sums[2 * n + 1] = obs.sums[2 * i + 1]!;
         n++;
       }
       sum.applyCommit(pgnos.subarray(start, n), hashes.subarray(start, n), n - start, c.dbPages);
@@ -104,10 +109,14 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
   const maxTxid = commits[commits.length - 1]!.txid;
   const key = input.layout.segment(input.generation, 0, minTxid, maxTxid);
   const plan = { db: input.layout.db, generation: input.generation, level: 0, pageSize, commits, prevSha256: input.prevSha256 };
+  const { salt1, salt2 } = observations[0]!.end;
   const done = await writeObject(input.staging, key, async (sink) => {
     const enc = new SegmentEncoder(plan, input.keyring, sink, input.compress);
-    await input.tailer.readFrames(frames, n, pageSize, async (i, page) => {
-      if (pageHash(pgnos[i]!, page) !== hashes[i]) {
+    await input.tailer.readFrames(frames, n, pageSize, async (i, header, page) => {
+      if (
+        header.readUInt32BE(8) !== salt1 || header.readUInt32BE(12) !== salt2 ||
+        header.readUInt32BE(16) !== sums[2 * i] || header.readUInt32BE(20) !== sums[2 * i + 1] || header.readUInt32BE(0) !== pgnos[i]
+      ) {
         throw new Error(`WAL frame ${frames[i]} changed between reads; capture restarts from a proof of continuity`);
       }
       await enc.addPage(pgnos[i]!, page);

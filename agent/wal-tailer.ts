@@ -115,10 +115,11 @@ export class WalTailer {
   }
 
   /**
-   * Pass 2: reads the page of each frame in `frames` (ascending WAL frame
-   * numbers) and hands it to `each`, reading contiguous stretches at once.
+   * Pass 2: reads each frame in `frames` (ascending WAL frame numbers) and
+   * hands its 24-byte header and its page to `each`, reading contiguous
+   * stretches at once.
    */
-  async readFrames(frames: ArrayLike<number>, count: number, pageSize: number, each: (i: number, page: Buffer) => Promise<void>): Promise<void> {
+  async readFrames(frames: ArrayLike<number>, count: number, pageSize: number, each: (i: number, header: Buffer, page: Buffer) => Promise<void>): Promise<void> {
     const fh = await this.wal();
     if (!fh) throw new Error('WAL vanished while reading frames');
     const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
@@ -133,8 +134,8 @@ export class WalTailer {
       const { bytesRead } = await fh.read(buf, 0, span * frameSize, frameOffset(first, pageSize));
       if (bytesRead < span * frameSize) throw new Error(`WAL shrank while reading frames ${first}..${frames[j]}`);
       for (let k = i; k <= j; k++) {
-        const o = (frames[k]! - first) * frameSize + WAL_FRAME_HEADER_SIZE;
-        await each(k, buf.subarray(o, o + pageSize));
+        const o = (frames[k]! - first) * frameSize;
+        await each(k, buf.subarray(o, o + WAL_FRAME_HEADER_SIZE), buf.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize));
       }
       i = j + 1;
     }

@@ -17,6 +17,7 @@ import {
   type EnvelopeFields,
   type ObjectHeader,
 } from './object-format.js';
+export type { ObjectHeader };
 import { StreamReader, type ByteSource } from './stream-reader.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
@@ -32,8 +33,8 @@ export interface EncodedObject {
   bytes: number;
 }
 
-/** Builds the prefix: magic, version, header length, msgpack header. */
-export function encodePrefix(magic: string, header: ObjectHeader): Buffer {
+/** Builds the prefix: magic, version, header length, msgpack header (in its wire form). */
+export function encodePrefix(magic: string, header: object): Buffer {
   const body = packr.pack(header);
   const prefix = Buffer.allocUnsafe(PREFIX_SIZE + body.length);
   prefix.write(magic, 0, 'latin1');
@@ -61,7 +62,7 @@ export class ObjectEncoder {
     magic: string,
     keyring: Keyring,
     compress: boolean,
-    makeHeader: (envelope: EnvelopeFields) => ObjectHeader,
+    makeHeader: (envelope: EnvelopeFields) => object,
     private readonly recordSize: number,
     recordsPerChunk: number,
     private readonly sink: ObjectSink,

@@ -63,7 +63,13 @@ export interface CommitRecord {
   checksum: string;
 }
 
-/** Header of a segment object. Body: for each commit, for each page: u32 pgno ‖ page. */
+/**
+ * Header of a segment object, as read. Body: for each commit, for each page:
+ * u32 pgno ‖ page. On the wire `commits` is stored in columns to stay small
+ * (a few bytes per commit; see segment.ts): `{ dbPages: uint[], baseMs,
+ * offsetMs: uint[], frameCount: uint[], checksums: 8 bytes per commit }`,
+ * the txid of commit i being `minTxid + i`.
+ */
 export interface SegmentHeader extends EnvelopeFields {
   kind: 'segment';
   db: string;

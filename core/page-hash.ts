@@ -1,14 +1,15 @@
 /**
- * The per-page hash behind the database checksum: XXH3-64 of the page bytes,
+ * The per-page hash behind the database checksum: XXH64 of the page bytes,
  * seeded with the page number, so the same bytes at another page number hash
- * differently (a swap of two pages changes the checksum). XXH3 stands in for
- * the CRC-64 of the LTX format: any fast native 64-bit hash does.
+ * differently (a swap of two pages changes the checksum). It stands in for the
+ * CRC-64 of the LTX format: any fast native 64-bit hash does. (XXH64 rather
+ * than XXH3: in @node-rs/xxhash it runs at ~9 GB/s here, XXH3 at ~2 GB/s.)
  */
-import { xxh3 } from '@node-rs/xxhash';
+import { xxh64 } from '@node-rs/xxhash';
 
 /** Hash of page `pgno` holding `page`. */
 export function pageHash(pgno: number, page: Uint8Array): bigint {
-  return xxh3.xxh64(page as Buffer, BigInt(pgno));
+  return xxh64(page as Buffer, BigInt(pgno));
 }
 
 const zeroPages = new Map<number, Buffer>();

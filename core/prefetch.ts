@@ -24,7 +24,7 @@ export async function* prefetch<T extends { key: string; size: number }>(
   opts: PrefetchOptions = {},
 ): AsyncGenerator<{ item: T; source: AsyncIterable<Buffer> }> {
   const concurrency = opts.concurrency ?? 8;
-  const maxBytes = opts.maxBytes ?? 64 << 20;
+  const maxBytes = opts.maxBytes ?? 16 << 20;
   const pending: (Promise<Buffer> | null)[] = [];
   let started = 0;
   let aheadBytes = 0;

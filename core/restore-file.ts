@@ -4,7 +4,6 @@
  * against the recorded one, run `PRAGMA integrity_check`, then rename into
  * place. On any failure the temp file is removed and the output is untouched.
  */
-import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
@@ -75,7 +74,7 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
     } finally {
       await fh.close();
     }
-    if (opts.integrityCheck !== false) integrityCheck(tmp, out);
+    if (opts.integrityCheck !== false) await integrityCheck(tmp, out);
     // Re-read what is on disk: the proof that the file is bit-exact.
     const check = await open(tmp, 'r');
     try {
@@ -106,7 +105,8 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
   }
 }
 
-function integrityCheck(path: string, output: string): void {
+async function integrityCheck(path: string, output: string): Promise<void> {
+  const { default: Database } = await import('better-sqlite3');
   const db = new Database(path, { fileMustExist: true });
   try {
     const rows = db.pragma('integrity_check') as { integrity_check: string }[];

@@ -35,8 +35,8 @@ export class SegmentEncoder {
       SEGMENT_MAGIC,
       keyring,
       compress,
-      (env) =>
-        (header = {
+      (env) => {
+        header = {
           kind: 'segment',
           db: plan.db,
           generation: plan.generation,
@@ -48,7 +48,9 @@ export class SegmentEncoder {
           prevSha256: plan.prevSha256,
           bodyLength: this.expected * (4 + plan.pageSize),
           ...env,
-        }),
+        };
+        return { ...header, commits: commitsToWire(plan.commits) };
+      },
       4 + plan.pageSize,
       recordsPerChunk(plan.pageSize),
       sink,
@@ -148,23 +150,54 @@ export class SegmentReader {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Checks the shape and internal consistency of a segment header. */
+/** The commit records in columns, as stored in the header. */
+interface WireCommits {
+  dbPages: number[];
+  baseMs: number;
+  offsetMs: number[];
+  frameCount: number[];
+  checksums: Uint8Array;
+}
+
+function commitsToWire(commits: CommitRecord[]): WireCommits {
+  const baseMs = commits[0]!.observedAtMs;
+  const checksums = Buffer.allocUnsafe(8 * commits.length);
+  commits.forEach((c, i) => checksums.write(c.checksum, 8 * i, 'hex'));
+  return {
+    dbPages: commits.map((c) => c.dbPages),
+    baseMs,
+    offsetMs: commits.map((c) => c.observedAtMs - baseMs),
+    frameCount: commits.map((c) => c.frameCount),
+    checksums,
+  };
+}
+
+/** Checks the shape and internal consistency of a segment header, and reads its commit columns. */
 export function validateSegmentHeader(raw: unknown, object: string): SegmentHeader {
   if (typeof raw !== 'object' || raw === null || (raw as { kind?: unknown }).kind !== 'segment') throw corrupt(object, 'is not a segment');
   const h = raw as Record<string, unknown>;
   checkFields(h, object, {
     db: 'string', generation: 'string', level: 'number', minTxid: 'number', maxTxid: 'number', pageSize: 'number',
-    commits: 'array', prevSha256: 'string', bodyLength: 'number', keyId: 'string', salt: 'bytes', keyCheck: 'bytes', compression: 'string',
+    prevSha256: 'string', bodyLength: 'number', keyId: 'string', salt: 'bytes', keyCheck: 'bytes', compression: 'string',
   });
-  const s = h as unknown as SegmentHeader;
-  if (s.commits.length === 0) throw corrupt(object, 'has no commits');
+  const w = h.commits as WireCommits | undefined;
+  if (typeof w !== 'object' || w === null) throw corrupt(object, 'has a malformed header (field commits)');
+  checkFields(w as unknown as Record<string, unknown>, object, { dbPages: 'array', baseMs: 'number', offsetMs: 'array', frameCount: 'array', checksums: 'bytes' });
+  const n = w.dbPages.length;
+  if (n === 0) throw corrupt(object, 'has no commits');
+  if (w.offsetMs.length !== n || w.frameCount.length !== n || w.checksums.length !== 8 * n) throw corrupt(object, 'has commit columns of different lengths');
+  const minTxid = h.minTxid as number;
+  const sums = Buffer.from(w.checksums.buffer, w.checksums.byteOffset, w.checksums.length);
+  const commits: CommitRecord[] = [];
   let frames = 0;
-  s.commits.forEach((c, i) => {
-    checkFields(c as unknown as Record<string, unknown>, object, { txid: 'number', dbPages: 'number', observedAtMs: 'number', frameCount: 'number', checksum: 'string' });
-    if (c.txid !== s.minTxid + i) throw corrupt(object, `has commit txids out of sequence at ${c.txid}`);
+  for (let i = 0; i < n; i++) {
+    const c = { txid: minTxid + i, dbPages: w.dbPages[i]!, observedAtMs: w.baseMs + w.offsetMs[i]!, frameCount: w.frameCount[i]!, checksum: sums.toString('hex', 8 * i, 8 * i + 8) };
+    checkFields(c as unknown as Record<string, unknown>, object, { dbPages: 'number', observedAtMs: 'number', frameCount: 'number' });
     frames += c.frameCount;
-  });
-  if (s.maxTxid !== s.minTxid + s.commits.length - 1) throw corrupt(object, 'has a txid range that disagrees with its commits');
+    commits.push(c);
+  }
+  const s = { ...(h as object), commits } as SegmentHeader;
+  if (s.maxTxid !== s.minTxid + n - 1) throw corrupt(object, 'has a txid range that disagrees with its commits');
   if (s.bodyLength !== frames * (4 + s.pageSize)) throw corrupt(object, 'has a body length that disagrees with its commits');
   return s;
 }

@@ -52,6 +52,8 @@ export interface ScanResult {
   pgnos: Uint32Array;
   /** Page hash of each frame (when hashing was asked for). */
   hashes: BigUint64Array;
+  /** Chain checksum words of each frame, two per frame: a rewritten frame never keeps them. */
+  sums: Uint32Array;
   /** Number of frames in `pgnos`/`hashes` (all belong to whole transactions). */
   count: number;
   commits: ScannedCommit[];
@@ -125,6 +127,7 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
 
   let pgnos: Uint32Array = new Uint32Array(256);
   let hashes: BigUint64Array = new BigUint64Array(hashPages ? 256 : 0);
+  let sums: Uint32Array = new Uint32Array(512);
   let count = 0;
   const commits: ScannedCommit[] = [];
   let frame = from.frame;
@@ -145,10 +148,13 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
       frame++;
       if (count === pgnos.length) {
         pgnos = grow32(pgnos);
+        sums = grow32(sums);
         if (hashPages) hashes = grow64(hashes);
       }
       const pgno = dv.getUint32(o);
       pgnos[count] = pgno;
+      sums[2 * count] = state[0]!;
+      sums[2 * count + 1] = state[1]!;
       if (hashPages) hashes[count] = pageHash(pgno, buf.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize));
       count++;
       const commitSize = dv.getUint32(o + 4);
@@ -164,6 +170,7 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   return {
     pgnos,
     hashes,
+    sums,
     count: committed.count,
     commits,
     end: { ...from, frame: committed.frame, checksum1: committed.c1, checksum2: committed.c2 },

@@ -14,7 +14,7 @@ export async function writeObject<T>(
   produce: (sink: (buffers: Buffer[]) => Promise<void>) => Promise<T>,
   opts: { size?: number } = {},
 ): Promise<T> {
-  const pt = new PassThrough({ highWaterMark: 4 << 20 });
+  const pt = new PassThrough({ highWaterMark: 1 << 20 });
   const put = storage.put(key, pt, opts.size === undefined ? {} : { size: opts.size });
   put.catch(() => {}); // awaited below; avoid an unhandled rejection while producing
   let result: T;

@@ -8,11 +8,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentProcess, agentCli, sleep, writeConfig } from '../helpers/agent.js';
+import { AgentProcess, agentCli, restoreCli, sleep, writeConfig } from '../helpers/agent.js';
 import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
 import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
-import { nodeWriter, python } from '../helpers/writers.js';
+import { nodeWriter, python, SeqWriter } from '../helpers/writers.js';
 
 const test = suite('hazards');
 
@@ -150,6 +150,29 @@ test('the application closes its last connection (WAL deleted) while the agent i
   const out = join(dir, 'out.db');
   restoreOk(config, out);
   assertSameDatabase(out, after, 'newest state');
+});
+
+test("the agent's own TRUNCATE checkpoints under continuous writes: nothing lost", async () => {
+  const { dir, db, config } = setup('truncate', { checkpoint: { truncatePages: 300, minPages: 100_000 } });
+  const agent = await AgentProcess.start(config);
+  const writer = SeqWriter.start(db, 1_000_000, 3, { WRITER_AUTOCHECKPOINT: '0' });
+  await sleep(6000);
+  await writer.stop();
+  await settle();
+  const after = reference(db);
+  assert.is(await agent.stop(), 0);
+  const truncates = agent.lines('checkpoint').filter((l) => l.mode === 'TRUNCATE' && l.result === 'ok');
+  assert.ok(truncates.length >= 2, `the WAL was truncated (${truncates.length} times)`);
+  assert.ok(statSync(`${db}-wal`).size < 300 * 4096 * 2, 'the WAL file stays small');
+  const out = join(dir, 'out.db');
+  restoreOk(config, out);
+  assertSameDatabase(out, after, 'newest state');
+  const v = restoreCli('verify', '--config', config);
+  assert.is(v.code, 0, v.stdout + v.stderr);
+  const { generations, commits } = await timeline(config);
+  assert.is(generations.length, 1, 'truncating never broke continuity');
+  assert.is(commits.length, writer.commits.size + 1, 'every transaction is in the history (and the writer\'s CREATE TABLE)');
+  console.log(`truncate: ${truncates.length} TRUNCATEs, ${writer.commits.size} commits`);
 });
 
 test('a database not in WAL mode is refused with a clear error', async () => {

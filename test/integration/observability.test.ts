@@ -8,7 +8,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,23 @@ import { promtool, startPrometheus } from '../helpers/prometheus.js';
 import { sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
 import { SeqWriter } from '../helpers/writers.js';
+import { startProxy, type TestProxy } from '../helpers/proxy.js';
+import { s3DestinationConfig, startS3rver, type S3rverHandle } from '../helpers/servers.js';
 
 const test = suite('observability');
+let s3: S3rverHandle;
+let runs = 0;
+test.before(async () => {
+  s3 = await startS3rver();
+});
+test.after(async () => {
+  await s3?.stop();
+});
+
+/** An S3 destination named "remote" behind a proxy the test can cut. */
+function remote(proxy: TestProxy): Record<string, unknown> {
+  return s3DestinationConfig({ endpoint: `http://127.0.0.1:${proxy.port}`, bucket: s3.bucket }, 'remote', `obs${++runs}`);
+}
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const DASHBOARD = join(repo, 'ops/grafana/walcast-dashboard.json');
 const RULES = join(repo, 'ops/prometheus/walcast-alerts.yml');
@@ -39,21 +54,6 @@ function webhook(hang = false): Promise<{ server: Server; url: string; got: Rece
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, got })));
-}
-
-/** Makes the file destination fail (a file where its folder was) and heals it again. */
-function blocker(replica: string) {
-  const aside = `${replica}.aside`;
-  return {
-    block() {
-      renameSync(replica, aside);
-      writeFileSync(replica, 'not a folder');
-    },
-    unblock() {
-      rmSync(replica);
-      renameSync(aside, replica);
-    },
-  };
 }
 
 async function scrape(port: number): Promise<string> {
@@ -92,7 +92,9 @@ test('Prometheus scrapes the agent; every dashboard query returns data; the dest
   sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE seq(id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n');
   const good = await webhook();
   const hanging = await webhook(true);
+  const proxy = await startProxy(s3.port);
   const config = writeConfig(dir, {
+    destinations: [{ name: 'local', type: 'file', path: join(dir, 'replica') }, remote(proxy)],
     overrides: {
       metrics: { listen: '127.0.0.1:0' },
       snapshotIntervalMs: 3000,
@@ -130,20 +132,19 @@ test('Prometheus scrapes the agent; every dashboard query returns data; the dest
     assert.equal(empty, [], 'dashboard queries without data');
 
     // A failing destination: the alert fires, health says why, the webhook hears it.
-    const b = blocker(join(dir, 'replica'));
-    b.block();
+    proxy.block();
     await until('WalcastDestinationFailing firing', async () =>
-      (await prom.alerts()).some((a) => a.labels.alertname === 'WalcastDestinationFailing' && a.labels.destination === 'local' && a.state === 'firing'),
+      (await prom.alerts()).some((a) => a.labels.alertname === 'WalcastDestinationFailing' && a.labels.destination === 'remote' && a.state === 'firing'),
     );
     const h = await health(port);
     assert.is(h.code, 503);
-    assert.ok(h.body.failing.some((c) => c.condition === 'destination_failing' && c.destination === 'local'), JSON.stringify(h.body));
-    await until('a failure webhook', async () => good.got.some((g) => g.body.event === 'destination_failing' && g.body.destination === 'local'));
+    assert.ok(h.body.failing.some((c) => c.condition === 'destination_failing' && c.destination === 'remote'), JSON.stringify(h.body));
+    await until('a failure webhook', async () => good.got.some((g) => g.body.event === 'destination_failing' && g.body.destination === 'remote'));
     // Capture is not slowed by the hanging webhook: commits keep being captured.
     const before = gauge(await scrape(port), 'walcast_captured_txid', 'db="app"');
     await sleep(1500);
     assert.ok(gauge(await scrape(port), 'walcast_captured_txid', 'db="app"') > before + 50, 'capture goes on');
-    b.unblock();
+    proxy.unblock();
     await until('health back to 200', async () => (await health(port)).code === 200, 30_000);
     await until('a recovery webhook', async () => good.got.some((g) => g.body.event === 'destination_recovered'));
     assert.ok(hanging.got.length >= 1, 'the hanging webhook was called too');
@@ -154,6 +155,7 @@ test('Prometheus scrapes the agent; every dashboard query returns data; the dest
     good.server.close();
     hanging.server.closeAllConnections();
     hanging.server.close();
+    await proxy.close();
   }
 });
 
@@ -161,16 +163,16 @@ test('lag grows in step with wall time while the destination is blocked, and ret
   const dir = tempDir('lag');
   const db = join(dir, 'app.db');
   sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE seq(id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n');
-  const config = writeConfig(dir, { overrides: { metrics: { listen: '127.0.0.1:0' } } });
+  const proxy = await startProxy(s3.port);
+  const config = writeConfig(dir, { destinations: [remote(proxy)], overrides: { metrics: { listen: '127.0.0.1:0' } } });
   const agent = await AgentProcess.start(config);
   const port = Number((await agent.waitFor((l) => l.msg === 'metrics and health listening')).port);
   const writer = SeqWriter.start(db, 1_000_000, 20);
   try {
     await sleep(1500);
-    const lag = async () => gauge(await scrape(port), 'walcast_replication_lag_seconds', 'destination="local"');
+    const lag = async () => gauge(await scrape(port), 'walcast_replication_lag_seconds', 'destination="remote"');
     assert.ok((await lag()) < 1.5, 'caught up while healthy');
-    const b = blocker(join(dir, 'replica'));
-    b.block();
+    proxy.block();
     await sleep(2000);
     const t1 = Date.now();
     const l1 = await lag();
@@ -179,11 +181,12 @@ test('lag grows in step with wall time while the destination is blocked, and ret
     const wall = (Date.now() - t1) / 1000;
     assert.ok(l1 >= 1.5, `lag grows once blocked (${l1})`);
     assert.ok(Math.abs(l2 - l1 - wall) < 1, `lag grew ${(l2 - l1).toFixed(2)} s in ${wall.toFixed(2)} s of wall time`);
-    b.unblock();
+    proxy.unblock();
     await until('lag back to ~0', async () => (await lag()) < 1.5, 20_000);
   } finally {
     await writer.stop();
     assert.is(await agent.stop(), 0);
+    await proxy.close();
   }
 });
 

@@ -52,13 +52,20 @@ function objects(replica: string, kind: 'seg' | 'snap'): string[] {
   return filesUnder(replica).filter((f) => f.endsWith(`.${kind}`)).sort();
 }
 
-/** A segment that a restore to its last txid must read (no snapshot stands inside or after it before that txid). */
+/**
+ * A segment that restores must read: no snapshot lies between its first txid
+ * and the last txid of the segment after it, so restoring to either needs it.
+ */
 function victim(replica: string): { seg: string; index: number; txid: number } {
-  const snapTxids = objects(replica, 'snap').map((f) => parseInt(f.slice(-21, -5), 16)).sort((a, b) => a - b);
+  const snapTxids = objects(replica, 'snap').map((f) => parseInt(f.slice(-21, -5), 16));
   const segs = objects(replica, 'seg');
-  const bound = snapTxids[1] ?? Infinity;
-  const index = Math.max(0, segs.findIndex((f) => parseInt(f.slice(-20, -4), 16) < bound && parseInt(f.slice(-37, -21), 16) > 0));
-  return { seg: segs[index]!, index, txid: parseInt(segs[index]!.slice(-20, -4), 16) };
+  const range = (f: string) => [parseInt(f.slice(-37, -21), 16), parseInt(f.slice(-20, -4), 16)] as const;
+  for (let i = 0; i + 1 < segs.length; i++) {
+    const [min, max] = range(segs[i]!);
+    const [, nextMax] = range(segs[i + 1]!);
+    if (min > 0 && !snapTxids.some((t) => t >= min && t <= nextMax)) return { seg: segs[i]!, index: i, txid: max };
+  }
+  throw new Error(`no segment without a snapshot around it: ${segs.join(', ')} / ${snapTxids.join(', ')}`);
 }
 
 function expectFailure(config: string, dir: string, object: string, what: RegExp, txid: number): void {
