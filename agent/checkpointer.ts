@@ -2,14 +2,18 @@
  * The agent's own checkpoints (capture rule 3). Copy, then make durable, then
  * checkpoint:
  *
- * - PASSIVE once the WAL holds `minPages` frames: first without any lock, but
- *   only when a fresh read found nothing beyond what is staged (a checkpoint
- *   may copy back up to the read's mark, and frames copied back but not
- *   staged are lost if the agent dies and the application restarts the WAL);
- *   then behind a write barrier: BEGIN IMMEDIATE → stage everything → end the
- *   read → PASSIVE → start a read → ROLLBACK. Nothing commits unseen in
- *   between, and if every frame was copied back the application's next commit
- *   restarts the WAL from the top.
+ * - PASSIVE once the WAL holds `minPages` frames, behind a write barrier:
+ *   BEGIN IMMEDIATE → stage everything → end the read → PASSIVE → start a
+ *   read → ROLLBACK. Nothing commits unseen in between, and if every frame was
+ *   copied back the application's next commit restarts the WAL from the top.
+ *   The interval's segment is staged behind the barrier too, so a checkpoint
+ *   costs no extra object. Under heavy load (a large backlog) that would hold
+ *   the application too long, so first, without any lock: stage the backlog,
+ *   move the read forward, stage the few commits since (the held read now
+ *   pins only staged frames), and copy back what the read allows; the barrier
+ *   then covers only the last few frames. A lock-free copy is never run while
+ *   the read may pin frames not yet staged: copied back but unstaged, they
+ *   would be lost if the agent died and the application restarted the WAL.
  * - TRUNCATE once the WAL file is `truncatePages` long (to give the disk
  *   back): right after that barrier PASSIVE, with the new read still held and
  *   no busy wait. The held read either sits on read mark 0, and then blocks any
@@ -25,6 +29,9 @@
 import { describeError } from '../core/errors.js';
 import type { DbReplicator } from './db-replicator.js';
 
+/** Above this many observed-but-unstaged frames, stage before taking the barrier. */
+const MERGE_FRAMES = 4096;
+
 /** Checkpoint settings. */
 export interface CheckpointConfig {
   minPages: number;
@@ -37,6 +44,8 @@ export class Checkpointer {
   private lastFrames = 0;
   private lastAtMs = 0;
   private lastResult: 'ok' | 'busy' | 'skipped' | 'error' = 'ok';
+  /** Where the WAL stood after the last complete checkpoint: nothing to do until it moves. */
+  private doneAt: { salt1: number; salt2: number; frame: number } | null = null;
 
   constructor(
     private readonly rep: DbReplicator,
@@ -52,6 +61,8 @@ export class Checkpointer {
     const r = this.rep;
     if (r.readGap || !r.sqlite || !r.cursor || r.stagingFull || r.snapshotActive) return false;
     const frames = r.cursor.frame;
+    const d = this.doneAt;
+    if (d && d.salt1 === r.cursor.salt1 && d.salt2 === r.cursor.salt2 && d.frame === frames && !r.pendingFrameCount) return false;
     const walBytes = await r.tailer.walBytes();
     // After a checkpoint that could not finish (readers pin the WAL), retry once it grew, or later.
     const retry = this.lastResult !== 'busy' || frames >= this.lastFrames + this.cfg.minPages || Date.now() - this.lastAtMs >= 10 * r.deps.config.syncIntervalMs;
@@ -70,7 +81,18 @@ export class Checkpointer {
     let blockedMs = 0;
     let result: 'ok' | 'busy' | 'skipped' | 'error' = 'skipped';
     try {
-      if (await r.pinsOnlyStaged()) await sqlite.checkpoint('PASSIVE', 0);
+      if (r.pendingFrameCount > MERGE_FRAMES) {
+        if (!(await r.stage())) return false;
+        // Each lock-free round copies back what the previous one left; writes
+        // go on meanwhile, so a few rounds leave the barrier little to do.
+        for (let round = 0; round < 3; round++) {
+          if (!(await r.stageAfterHandOver())) return false;
+          const c = await sqlite.checkpoint('PASSIVE', 0);
+          if (c.busy || c.log - c.checkpointed < MERGE_FRAMES / 2) break;
+        }
+      } else if (await r.pinsOnlyStaged()) {
+        await sqlite.checkpoint('PASSIVE', 0);
+      }
       if (!(await sqlite.barrierBegin(this.cfg.maxBlockMs))) {
         result = 'busy';
         return false;
@@ -81,6 +103,7 @@ export class Checkpointer {
         await r.endRead();
         const c = await sqlite.checkpoint('PASSIVE', 0);
         result = c.busy ? 'busy' : 'ok';
+        this.doneAt = !c.busy && c.log === c.checkpointed && r.cursor ? { salt1: r.cursor.salt1, salt2: r.cursor.salt2, frame: r.cursor.frame } : null;
       } finally {
         await this.restoreRead();
         await sqlite.barrierEnd();

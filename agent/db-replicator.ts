@@ -293,8 +293,12 @@ export class DbReplicator {
     if (held && !this.capped) this.readGap = false;
   }
 
-  /** Seals pending commits into a segment and makes it durable in staging. */
-  async stage(): Promise<boolean> {
+  /**
+   * Seals pending commits into a segment and makes it durable in staging.
+   * `paced` segments spend a token of the upload-rate bucket; a checkpoint's
+   * extra ones under heavy load do not, so they never delay the regular ones.
+   */
+  async stage(paced = true): Promise<boolean> {
     if (!this.pending.length || !this.sum) return false;
     if (this.staging.bytes > this.deps.config.staging.maxBytes) {
       if (!this.stagingFull) this.log.error({ stagedBytes: this.staging.bytes, hint: 'check destination health; the WAL stays pinned until uploads catch up' }, 'staging is full; capture paused');
@@ -324,7 +328,7 @@ export class DbReplicator {
     this.pending = [];
     this.pendingFrames = 0;
     this.refill();
-    this.tokens -= 1; // may go below zero after a forced or capped segment: the next waits longer
+    if (paced) this.tokens -= 1; // may go below zero after a forced or capped segment: the next waits longer
     this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs);
     const ms = performance.now() - started;
     this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms) }, 'segment staged');
@@ -401,6 +405,25 @@ export class DbReplicator {
       return;
     }
     if (old !== null) await this.sqlite.endRead(old);
+  }
+
+  /** Frames observed and not yet staged. */
+  get pendingFrameCount(): number {
+    return this.pendingFrames;
+  }
+
+  /**
+   * Moves the read forward, then stages what was committed since: afterwards
+   * the held read pins only staged frames. False when that could not be done
+   * (a backlog too large for one segment, staging full, a restart).
+   */
+  async stageAfterHandOver(): Promise<boolean> {
+    if (this.pending.length || this.capped || this.readGap) return false;
+    await this.handOver();
+    await this.observe();
+    if (this.capped || this.readGap || !this.sum) return false;
+    if (this.pending.length && !(await this.stage(false))) return false;
+    return this.pending.length === 0;
   }
 
   /**
