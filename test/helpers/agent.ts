@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyBase64 } from '../../core/keyring.js';
+import { AGENT_NODE_FLAGS } from '../../core/node-flags.js';
 
 const dist = fileURLToPath(new URL('../../', import.meta.url));
 export const AGENT_CLI = join(dist, 'agent', 'cli.js');
@@ -73,7 +74,7 @@ export class AgentProcess {
 
   /** Starts `walcast-agent --config <config>` and waits until it runs. */
   static async start(config: string, opts: { args?: string[]; env?: NodeJS.ProcessEnv; wait?: boolean } = {}): Promise<AgentProcess> {
-    const child = spawn(process.execPath, [AGENT_CLI, '--config', config, ...(opts.args ?? [])], {
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_CLI, '--config', config, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, WALCAST_LOG_LEVEL: process.env.WALCAST_TEST_LOG_LEVEL ?? 'debug', ...opts.env },
     });
@@ -146,7 +147,7 @@ export function restoreCli(...args: string[]): CliResult {
  */
 export function cliAsync(which: 'agent' | 'restore', args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [which === 'agent' ? AGENT_CLI : RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, which === 'agent' ? [...AGENT_NODE_FLAGS, AGENT_CLI, ...args] : [RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -157,7 +158,7 @@ export function cliAsync(which: 'agent' | 'restore', args: string[], env: NodeJS
 
 /** Runs walcast-agent with arguments to completion (e.g. --once, or a failing start). */
 export function agentCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
-  const r = spawnSync(process.execPath, [AGENT_CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, AGENT_CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
