@@ -39,6 +39,7 @@ export class Agent {
   private readonly keyring: Keyring;
   private server: Server | null = null;
   private closing: Promise<void> | null = null;
+  private readonly hooks: ReplicatorHooks;
 
   constructor(
     readonly config: Readonly<AgentConfig>,
@@ -54,11 +55,7 @@ export class Agent {
       this.metrics.recordDrill(db, r);
       if (!r.ok) this.notifier.notify({ event: 'restore_drill_failed', db, detail: r.error ?? 'failed' });
     });
-    const hooks = combineHooks(this.metrics.hooks, this.notifier.hooks, opts.hooks ?? {});
-    for (const db of config.databases) {
-      const destinations = db.destinations.map((d) => ({ name: d.name, storage: openStorage(d), prefix: d.prefix }));
-      this.replicators.push(new DbReplicator({ config, db, keyring: this.keyring, host: this.host, log, destinations, hooks }));
-    }
+    this.hooks = combineHooks(this.metrics.hooks, this.notifier.hooks, opts.hooks ?? {});
   }
 
   /** Health of every database. */
@@ -75,8 +72,13 @@ export class Agent {
 
   /** Starts every database; if one fails to start, the ones started are closed and the error is thrown. */
   async start(): Promise<void> {
-    this.log.info({ databases: this.replicators.map((r) => r.name), version: VERSION }, 'walcast agent starting');
+    const { config, log, keyring, host, hooks } = this;
+    log.info({ databases: config.databases.map((d) => d.name), version: VERSION }, 'walcast agent starting');
     try {
+      for (const db of config.databases) {
+        const destinations = await Promise.all(db.destinations.map(async (d) => ({ name: d.name, storage: await openStorage(d), prefix: d.prefix })));
+        this.replicators.push(new DbReplicator({ config, db, keyring, host, log, destinations, hooks }));
+      }
       if (this.config.metrics.listen) {
         const { server, port } = await startHttpServer(this.config.metrics.listen, this.metrics.registry, () => this.health());
         this.server = server;

@@ -20,7 +20,7 @@ export async function initFirstRun(config: Readonly<AgentConfig>, log: Logger): 
     if (k.file === undefined || existsSync(k.file)) continue;
     for (const db of config.databases) {
       for (const d of db.destinations) {
-        const storage = openStorage(d);
+        const storage = await openStorage(d);
         try {
           for await (const o of storage.list(new Layout(d.prefix, db.name).root)) {
             throw new KeyError(`key file ${k.file} (key "${k.id}") is missing, but destination "${d.name}" already holds backups of "${db.name}" (${o.key})`, {

@@ -120,34 +120,45 @@ export class ChunkSealer {
   }
 }
 
-/** Opens the chunks of one object, in order. */
+/** Opens the chunks of one object. */
 export class ChunkOpener {
-  private index = 0;
-
   constructor(
     private readonly objectKey: Buffer,
     private readonly prefixSha: Buffer,
     private readonly object: string,
   ) {}
 
-  /** Opens the next chunk's sealed bytes (ciphertext ‖ tag) and returns its plaintext. */
-  open(sealed: Buffer, final: boolean): Buffer {
-    const index = this.index++;
-    if (sealed.length < GCM_TAG_SIZE + 1) {
-      throw new CorruptObjectError(`object ${this.object}: chunk ${index} is too short`, { context: { object: this.object, chunk: index } });
-    }
+  /** Opens chunk `index` (its sealed bytes: ciphertext ‖ tag) and returns its plaintext. */
+  open(sealed: Buffer, index: number, final: boolean): Buffer {
+    this.checkLength(sealed, index);
     const decipher = createDecipheriv('aes-256-gcm', this.objectKey, nonceOf(index, final));
     decipher.setAAD(aadOf(this.prefixSha, index, final));
     decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_SIZE));
     let plain: Buffer;
     try {
-      plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_SIZE)), decipher.final()]);
+      const head = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_SIZE));
+      const tail = decipher.final();
+      plain = tail.length ? Buffer.concat([head, tail]) : head;
     } catch (cause) {
-      throw new CorruptObjectError(`object ${this.object}: chunk ${index} fails authentication (bit flip, reordering or truncation)`, {
-        context: { object: this.object, chunk: index },
-        cause,
-      });
+      throw this.authFailure(index, cause);
     }
+    return this.decode(plain, index);
+  }
+
+  private checkLength(sealed: Buffer, index: number): void {
+    if (sealed.length < GCM_TAG_SIZE + 1) {
+      throw new CorruptObjectError(`object ${this.object}: chunk ${index} is too short`, { context: { object: this.object, chunk: index } });
+    }
+  }
+
+  private authFailure(index: number, cause: unknown): CorruptObjectError {
+    return new CorruptObjectError(`object ${this.object}: chunk ${index} fails authentication (bit flip, reordering or truncation)`, {
+      context: { object: this.object, chunk: index },
+      cause,
+    });
+  }
+
+  private decode(plain: Buffer, index: number): Buffer {
     const codec = plain[0];
     if (codec === CODEC_RAW) return plain.subarray(1);
     if (codec === CODEC_LZ4) {

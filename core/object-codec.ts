@@ -150,22 +150,27 @@ export class ObjectDecoder<H extends ObjectHeader> {
     return new ObjectDecoder(header, reader, opener, object);
   }
 
-  /** Yields each chunk's plaintext; throws CorruptObjectError on any defect. */
+  /** Yields each chunk's plaintext, in order; throws CorruptObjectError on any defect. */
   async *chunks(): AsyncGenerator<Buffer> {
-    for (;;) {
-      const word = await this.reader.read(4);
-      if (word.length < 4) throw corrupt(this.object, 'is truncated (its final chunk is missing)');
-      const w = word.readUInt32BE(0);
-      const final = (w & FINAL_CHUNK_FLAG) !== 0;
-      const len = w & ~FINAL_CHUNK_FLAG;
-      const sealed = await this.reader.read(len);
-      if (sealed.length < len) throw corrupt(this.object, 'is truncated inside a chunk');
-      yield this.opener.open(sealed, final);
+    for (let index = 0; ; index++) {
+      const { sealed, final } = await this.nextSealed();
+      yield this.opener.open(sealed, index, final);
       if (final) {
         if (!(await this.reader.atEnd())) throw corrupt(this.object, 'has bytes after its final chunk');
         return;
       }
     }
+  }
+
+  private async nextSealed(): Promise<{ sealed: Buffer; final: boolean }> {
+    const word = await this.reader.read(4);
+    if (word.length < 4) throw corrupt(this.object, 'is truncated (its final chunk is missing)');
+    const w = word.readUInt32BE(0);
+    const final = (w & FINAL_CHUNK_FLAG) !== 0;
+    const len = w & ~FINAL_CHUNK_FLAG;
+    const sealed = await this.reader.read(len);
+    if (sealed.length < len) throw corrupt(this.object, 'is truncated inside a chunk');
+    return { sealed, final };
   }
 
   /** SHA-256 (hex) of the whole object; valid once `chunks()` has finished. */

@@ -30,12 +30,12 @@ export function selectDatabase(configPath: string, dbName: string | undefined): 
 }
 
 /** The database's destinations (just `only` when given), opened. */
-export function openSources(db: Readonly<DatabaseConfig>, only?: string): Source[] {
+export async function openSources(db: Readonly<DatabaseConfig>, only?: string): Promise<Source[]> {
   const dests = only === undefined ? db.destinations : db.destinations.filter((d) => d.name === only);
   if (dests.length === 0) {
     throw new UsageError(`database "${db.name}" has no destination named "${only}"`, { hint: `known: ${db.destinations.map((d) => d.name).join(', ')}` });
   }
-  return dests.map((d) => ({ name: d.name, storage: openStorage(d), layout: new Layout(d.prefix, db.name) }));
+  return Promise.all(dests.map(async (d) => ({ name: d.name, storage: await openStorage(d), layout: new Layout(d.prefix, db.name) })));
 }
 
 /** The keyring of the config. */

@@ -19,7 +19,7 @@ export async function runInfo(argv: string[]): Promise<number> {
     return 0;
   }
   const { db } = selectDatabase(o.config!, o.db);
-  const sources = openSources(db, o.destination);
+  const sources = await openSources(db, o.destination);
   try {
     const rows = [];
     for (const src of sources) {

@@ -68,7 +68,7 @@ export async function runList(argv: string[]): Promise<number> {
     return 0;
   }
   const { db } = selectDatabase(o.config!, o.db);
-  const sources = openSources(db, o.destination);
+  const sources = await openSources(db, o.destination);
   try {
     const all = [];
     for (const src of sources) all.push({ db: db.name, destination: src.name, location: src.storage.description, generations: await describeSource(src) });

@@ -58,7 +58,7 @@ export async function runRestore(argv: string[]): Promise<number> {
   const target: RestoreTarget = ms !== undefined ? { kind: 'time', ms } : txid !== undefined ? { kind: 'txid', txid } : { kind: 'latest' };
   const { config, db } = selectDatabase(o.config!, o.db);
   const keyring = keyringOf(config);
-  const sources = await rank(openSources(db, o.destination));
+  const sources = await rank(await openSources(db, o.destination));
   const output = resolve(o.output);
   try {
     let lastErr: unknown;

@@ -30,7 +30,7 @@ export async function runVerify(argv: string[]): Promise<number> {
   }
   const { config, db } = selectDatabase(o.config!, o.db);
   const keyring = keyringOf(config);
-  const sources = openSources(db, o.destination);
+  const sources = await openSources(db, o.destination);
   let failed = false;
   const results: (VerifyReport & { destination: string; restoreTest?: { ok: boolean; txid?: number; ms?: number; error?: string } })[] = [];
   try {

@@ -23,7 +23,7 @@ export async function timeline(configPath: string, destination?: string) {
   const config = loadConfig(configPath);
   const dbc = config.databases[0]!;
   const dest = destination === undefined ? dbc.destinations[0]! : dbc.destinations.find((d) => d.name === destination)!;
-  const storage = openStorage(dest);
+  const storage = await openStorage(dest);
   const layout = new Layout(dest.prefix, dbc.name);
   const gens = await listGenerations(storage, layout);
   const commits: RecordedCommit[] = [];
