@@ -3,7 +3,8 @@
  * walcast-agent: parse arguments, dispatch, print errors once.
  */
 import { parseArgs } from 'node:util';
-import { describeError, UsageError, WalcastError } from '../core/errors.js';
+import { runMain } from '../core/cli-main.js';
+import { UsageError } from '../core/errors.js';
 import { loadConfig } from '../core/config.js';
 import { Agent, VERSION } from './agent.js';
 import { createLogger } from './logger.js';
@@ -81,13 +82,4 @@ async function main(argv: string[]): Promise<number> {
   return new Promise<number>(() => {}); // runs until a signal
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const { message, hint } = describeError(err);
-    console.error(`Error: ${message}`);
-    if (hint) console.error(`Try: ${hint}`);
-    const usage = err instanceof WalcastError && (err.code === 'WALCAST_ERR_USAGE' || err.code === 'WALCAST_ERR_CONFIG');
-    process.exit(usage ? 2 : 1);
-  },
-);
+runMain(main);

@@ -24,17 +24,11 @@ import { Staging, type CaptureState } from './staging.js';
 import { SnapshotJob } from './snapshot-job.js';
 import { notWal, WalTailer, type Observation } from './wal-tailer.js';
 import { Checkpointer } from './checkpointer.js';
-import { acquireFence, releaseFence } from './fence.js';
-import { FencedError } from '../core/errors.js';
+import { Fences } from './fence.js';
+import { Pacer } from './pacer.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
-/**
- * Segments that may go out back to back after a quiet spell. The bucket
- * refills one token per sync interval, so under steady load a destination gets
- * one object per interval, while a commit after a quiet spell ships at once.
- */
-const BURST = 2;
 const SQLITE_BUSY_MS = 100;
 
 /** Everything a replicator needs from the agent. */
@@ -78,8 +72,8 @@ export class DbReplicator {
   private pendingFrames = 0;
   cursor: WalPosition | null = null;
   private capped = false;
-  private tokens = BURST;
-  private tokensAtMs = Date.now();
+  private readonly pacer: Pacer;
+  private readonly fences: Fences;
   stagingFull = false;
   private stateWrites: Promise<void> = Promise.resolve();
 
@@ -97,7 +91,9 @@ export class DbReplicator {
     this.tailer = new WalTailer(deps.db.path);
     this.log = deps.log.child({ db: deps.db.name });
     this.hooks = deps.hooks ?? {};
-    const fenced = deps.destinations.map((d) => ({ ...d, gate: () => this.fence(d) }));
+    this.pacer = new Pacer(deps.config.syncIntervalMs);
+    this.fences = new Fences(this.name, this.staging, this.log);
+    const fenced = deps.destinations.map((d) => ({ ...d, gate: () => this.fences.take(d) }));
     this.replication = new ReplicationSet(fenced, deps.db.replicationPolicy, this.staging, deps.config.staging.maxBytes, this.log, (k) => this.hooks.onReplicated?.(this.name, k), {
       onAck: (dest, key, bytes, ms) => this.hooks.onUpload?.(this.name, dest, key, bytes, ms),
       onError: (dest, key, reason) => this.hooks.onUploadError?.(this.name, dest, key, reason),
@@ -111,7 +107,12 @@ export class DbReplicator {
   async start(): Promise<void> {
     const header = await this.tailer.open();
     await this.staging.init(this.name);
-    await this.fenceAll();
+    try {
+      await this.fences.takeAll(this.deps.destinations);
+    } catch (err) {
+      await this.staging.unlock();
+      throw err;
+    }
     await this.openSqlite();
     const recorded = (await this.staging.readState()) ?? (await resumeFromDestinations(this));
     if (recorded) this.state = recorded;
@@ -128,33 +129,6 @@ export class DbReplicator {
     await this.resync(recorded ? 'agent start' : 'no previous backup of this database');
     this.watch();
     this.loopDone = this.loop();
-  }
-
-  // ---- writer fence ------------------------------------------------------------
-
-  /**
-   * Takes the lock in every destination. Another agent holding one means this
-   * one must not run; an unreachable destination is fenced later, before its
-   * first upload, so the others are not held up.
-   */
-  private async fenceAll(): Promise<void> {
-    const results = await Promise.allSettled(this.deps.destinations.map((d) => this.fence(d)));
-    for (const [i, r] of results.entries()) {
-      if (r.status === 'fulfilled') continue;
-      if (r.reason instanceof FencedError) {
-        await this.staging.unlock();
-        throw r.reason;
-      }
-      this.log.warn({ destination: this.deps.destinations[i]!.name, err: describeError(r.reason).message }, 'could not check the writer lock now; will before the first upload');
-    }
-  }
-
-  private fenced = new Set<string>();
-
-  private async fence(d: OpenDestination): Promise<void> {
-    if (this.fenced.has(d.name)) return;
-    await acquireFence(d.storage, new Layout(d.prefix, this.name), d.name, this.staging.agentId, this.staging.dir);
-    this.fenced.add(d.name);
   }
 
   // ---- the loop -------------------------------------------------------------
@@ -189,28 +163,19 @@ export class DbReplicator {
     await this.observe();
     if (!this.sum) return 0;
     const interval = this.deps.config.syncIntervalMs;
-    const tokens = this.refill();
-    const due = force || this.capped || tokens >= 1;
+    const due = force || this.capped || this.pacer.available() >= 1;
     if (this.pending.length && due) {
       // A due checkpoint stages this segment itself, behind its barrier: no extra object.
       if (!(await this.checkpointer.maybeRun())) await this.stage();
     }
     if (!this.pending.length && !this.capped) {
       await this.handOver();
-      if (this.refill() >= 1) await this.checkpointer.maybeRun();
+      if (this.pacer.available() >= 1) await this.checkpointer.maybeRun();
       if (this.snapshots.due()) await this.snapshots.start();
     }
     if (this.capped) return 0;
-    if (this.pending.length) return Math.max(0, (1 - this.refill()) * interval);
+    if (this.pending.length) return Math.max(0, (1 - this.pacer.available()) * interval);
     return this.deps.config.pollIntervalMs;
-  }
-
-  /** Tokens of the upload-rate bucket, refilled up to now. */
-  private refill(): number {
-    const now = Date.now();
-    this.tokens = Math.min(BURST, this.tokens + (now - this.tokensAtMs) / this.deps.config.syncIntervalMs);
-    this.tokensAtMs = now;
-    return this.tokens;
   }
 
   private onCycleError(err: unknown): number {
@@ -327,8 +292,7 @@ export class DbReplicator {
     }));
     this.pending = [];
     this.pendingFrames = 0;
-    this.refill();
-    if (paced) this.tokens -= 1; // may go below zero after a forced or capped segment: the next waits longer
+    if (paced) this.pacer.spend();
     this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs);
     const ms = performance.now() - started;
     this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms) }, 'segment staged');
@@ -514,11 +478,7 @@ export class DbReplicator {
       }
       const drained = await this.replication.drain(Math.max(0, until - Date.now()));
       if (!drained) this.log.warn('shutdown deadline reached with uploads pending; they stay staged for the next start');
-      await Promise.all(
-        this.deps.destinations
-          .filter((d) => this.fenced.has(d.name))
-          .map((d) => releaseFence(d.storage, new Layout(d.prefix, this.name), this.staging.agentId).catch(() => {})),
-      );
+      await this.fences.releaseAll(this.deps.destinations);
     }
     await this.replication.close();
     await this.sqlite?.close().catch(() => {});

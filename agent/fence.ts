@@ -11,9 +11,11 @@
  * start (README: "What each destination guarantees").
  */
 import { hostname } from 'node:os';
-import { AlreadyExistsError, FencedError, NotFoundError } from '../core/errors.js';
-import type { Layout } from '../core/layout.js';
+import { AlreadyExistsError, describeError, FencedError, NotFoundError } from '../core/errors.js';
+import { Layout } from '../core/layout.js';
 import { getBuffer, type Storage } from '../core/storage/storage.js';
+import type { Logger } from './logger.js';
+import type { OpenDestination } from './replication-set.js';
 
 /** What lock.json holds. */
 export interface LockInfo {
@@ -76,4 +78,44 @@ export async function releaseFence(storage: Storage, layout: Layout, agentId: st
   const key = layout.lock();
   const current = await readLock(storage, key);
   if (current?.agentId === agentId) await storage.delete([key]);
+}
+
+/** The locks of one database in each of its destinations, held by one agent. */
+export class Fences {
+  private readonly held = new Set<string>();
+
+  constructor(
+    private readonly db: string,
+    /** The agent's identity and staging folder (the identity is known once staging is initialised). */
+    private readonly staging: { readonly agentId: string; readonly dir: string },
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Takes the lock in every destination. Another agent holding one means this
+   * one must not run (FencedError); an unreachable destination is fenced
+   * later, before its first upload (`take`), so the others are not held up.
+   */
+  async takeAll(destinations: readonly OpenDestination[]): Promise<void> {
+    const results = await Promise.allSettled(destinations.map((d) => this.take(d)));
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'fulfilled') continue;
+      if (r.reason instanceof FencedError) throw r.reason;
+      this.log.warn({ destination: destinations[i]!.name, err: describeError(r.reason).message }, 'could not check the writer lock now; will before the first upload');
+    }
+  }
+
+  /** Takes the lock in one destination, once. */
+  async take(d: OpenDestination): Promise<void> {
+    if (this.held.has(d.name)) return;
+    await acquireFence(d.storage, new Layout(d.prefix, this.db), d.name, this.staging.agentId, this.staging.dir);
+    this.held.add(d.name);
+  }
+
+  /** Releases the locks taken; failures are left for the next start to resolve. */
+  async releaseAll(destinations: readonly OpenDestination[]): Promise<void> {
+    await Promise.all(
+      destinations.filter((d) => this.held.has(d.name)).map((d) => releaseFence(d.storage, new Layout(d.prefix, this.db), this.staging.agentId).catch(() => {})),
+    );
+  }
 }

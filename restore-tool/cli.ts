@@ -2,7 +2,7 @@
 /**
  * walcast-restore: parse the subcommand, dispatch, print errors once.
  */
-import { describeError, WalcastError } from '../core/errors.js';
+import { runMain } from '../core/cli-main.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
 import { LIST_USAGE, runList } from './commands/list.js';
 import { RESTORE_USAGE, runRestore } from './commands/restore.js';
@@ -42,13 +42,4 @@ async function main(argv: string[]): Promise<number> {
   return c.run(rest);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const { message, hint } = describeError(err);
-    console.error(`Error: ${message}`);
-    if (hint) console.error(`Try: ${hint}`);
-    const usage = err instanceof WalcastError && (err.code === 'WALCAST_ERR_USAGE' || err.code === 'WALCAST_ERR_CONFIG');
-    process.exit(usage ? 2 : 1);
-  },
-);
+runMain(main);

@@ -13,10 +13,11 @@
  * The SDK is loaded on first use: it takes most of a second to import, which
  * every agent and restore start would pay even with no Azure destination.
  */
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ContainerClient, RequestPolicy, RequestPolicyFactory, WebResource } from '@azure/storage-blob';
 import type { AzureDestinationConfig } from '../destination-config.js';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
+import { byteCompare, NETWORK_CODES, rethrowBodyError, typedBody } from './remote.js';
 import type { ObjectInfo, PutOptions, Storage } from './storage.js';
 
 type AzureSdk = typeof import('@azure/storage-blob');
@@ -53,21 +54,6 @@ const AUTH_CODES = new Set([
   'InvalidAuthenticationInfo',
   'NoAuthenticationInformation',
   'AccountIsDisabled',
-]);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EPROTO',
-  'REQUEST_SEND_ERROR',
-  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
 /** Sorts out an error thrown by the Azure SDK (or by the transport under it). */
@@ -161,13 +147,7 @@ export class AzureStorage implements Storage {
         await blob.uploadStream(body, BLOCK_SIZE, UPLOAD_CONCURRENCY, options);
       }
     } catch (err) {
-      if (!Buffer.isBuffer(body)) {
-        // The body's own failure (say, its encoder broke) is the caller's
-        // error, not the store's; an abort is only the upload letting go of it.
-        const own = body.errored as (Error & { code?: string }) | null;
-        if (own && own.name !== 'AbortError' && own.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw own;
-        body.destroy();
-      }
+      if (!Buffer.isBuffer(body)) rethrowBodyError(body);
       throw this.wrap(err, 'put', key);
     }
   }
@@ -364,28 +344,4 @@ function hintFor(reason: AzureFailureReason, c: AzureDestinationConfig, url: str
     case 'request':
       return `the service refused the request; check the endpoint and container of destination "${c.name}"`;
   }
-}
-
-/** Orders strings by their UTF-8 bytes, as the service lists blobs. */
-function byteCompare(a: string, b: string): number {
-  if (a === b) return 0;
-  // Plain comparison agrees with byte order unless a surrogate pair is involved.
-  if (!/[\ud800-\udfff]/.test(a + b)) return a < b ? -1 : 1;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-/**
- * Passes a response body through, turning its errors into typed ones.
- * Destroying the result (a reader that stops early) releases the connection
- * at once; after a complete read it stays pooled.
- */
-function typedBody(body: Readable, wrap: (err: unknown) => Error): Readable {
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  // The error stays on `out` for its reader (iteration and pipeline rethrow
-  // it); one that has not started reading yet must not crash the process.
-  out.on('error', () => {});
-  body.once('error', (err) => out.destroy(wrap(err)));
-  out.once('close', () => body.destroy());
-  body.pipe(out);
-  return out;
 }

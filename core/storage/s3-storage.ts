@@ -20,10 +20,11 @@
  * every agent and restore start would pay even with no S3 destination.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3DestinationConfig } from '../destination-config.js';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
+import { byteCompare, NETWORK_CODES, rethrowBodyError, typedBody } from './remote.js';
 import type { ObjectInfo, PutOptions, Storage } from './storage.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
@@ -58,21 +59,6 @@ const AUTH_CODES = new Set([
 ]);
 const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestLimitExceeded', 'TooManyRequests', 'TooManyRequestsException', 'RequestThrottled', 'ServiceUnavailable']);
 const TIMEOUT_CODES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'ETIMEDOUT', 'ESOCKETTIMEDOUT']);
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EPROTO',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'UND_ERR_SOCKET',
-]);
 
 /** Sorts out an error thrown by the S3 SDK (or by the transport under it). */
 export function classifyS3Error(err: unknown): S3ErrorClass {
@@ -187,13 +173,7 @@ export class S3Storage implements Storage {
         await upload.done();
       }
     } catch (err) {
-      if (!Buffer.isBuffer(body)) {
-        // The body's own failure (say, its encoder broke) is the caller's
-        // error, not the store's; an abort is only the upload letting go of it.
-        const own = body.errored as (Error & { code?: string }) | null;
-        if (own && own.name !== 'AbortError' && own.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw own;
-        body.destroy();
-      }
+      if (!Buffer.isBuffer(body)) rethrowBodyError(body);
       throw this.wrap(err, 'put', key);
     }
   }
@@ -343,28 +323,4 @@ async function readWhole(body: Readable, size: number): Promise<Buffer> {
     throw new Error(`the body is ${got > size ? 'longer' : 'shorter'} than the ${size} bytes announced`);
   }
   return Buffer.concat(parts, size);
-}
-
-/** Orders strings by their UTF-8 bytes, as S3 lists keys. */
-function byteCompare(a: string, b: string): number {
-  if (a === b) return 0;
-  // Plain comparison agrees with byte order unless a surrogate pair is involved.
-  if (!/[\ud800-\udfff]/.test(a + b)) return a < b ? -1 : 1;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-/**
- * Passes a response body through, turning its errors into typed ones.
- * Destroying the result (a reader that stops early) releases the connection
- * at once; after a complete read it stays pooled.
- */
-function typedBody(body: Readable, wrap: (err: unknown) => Error): Readable {
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  // The error stays on `out` for its reader (iteration and pipeline rethrow
-  // it); one that has not started reading yet must not crash the process.
-  out.on('error', () => {});
-  body.once('error', (err) => out.destroy(wrap(err)));
-  out.once('close', () => body.destroy());
-  body.pipe(out);
-  return out;
 }

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
+import { onLines } from './lines.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const PY_WRITER = `${repo}test/fixtures/writer.py`;
@@ -30,15 +31,9 @@ export class SeqWriter {
   readonly commits = new Map<number, number>();
   private done: Promise<void>;
   private constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const [id, ms] = buf.slice(0, nl).split(' ').map(Number);
-        buf = buf.slice(nl + 1);
-        this.commits.set(id!, ms!);
-      }
+    onLines(child.stdout!, (line) => {
+      const [id, ms] = line.split(' ').map(Number);
+      this.commits.set(id!, ms!);
     });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -4,17 +4,17 @@
  * classification, secret hygiene for every credential style, streamed and
  * conditional uploads.
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ContainerClient, generateAccountSASQueryParameters, AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { destinationSchema, type AzureDestinationConfig } from '../../core/destination-config.js';
-import { AlreadyExistsError, describeError, NotFoundError, StorageError } from '../../core/errors.js';
+import { AlreadyExistsError, NotFoundError } from '../../core/errors.js';
 import { AzureStorage, classifyAzureError } from '../../core/storage/azure-storage.js';
 import { getBuffer, listAll } from '../../core/storage/storage.js';
 import { rejects } from '../helpers/assert.js';
+import { assertFailure, blackHole, closedPort, everythingShown } from '../helpers/storage-failures.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, azureDestinationConfig, startAzurite, type AzuriteHandle } from '../helpers/servers.js';
 import { storageConformance } from './conformance.js';
 
@@ -43,49 +43,6 @@ storageConformance('azure (Azurite)', {
   },
   make: async () => new AzureStorage(await config(await freshContainer())),
 });
-
-/** Every rendering of an error a log line or a user could see. */
-function everythingShown(err: unknown): string {
-  const e = err as StorageError;
-  const causes: string[] = [];
-  for (let c: unknown = e.cause; c instanceof Error; c = c.cause) causes.push(`${c.name} ${c.message} ${JSON.stringify(c)}`);
-  return [e.message, e.hint, JSON.stringify(e.context), describeError(e).message, String(e.stack), ...causes, JSON.stringify(e)].join('\n');
-}
-
-/** Asserts a StorageError with this reason and transience; returns it. */
-function assertFailure(err: unknown, reason: string, transient: boolean): StorageError {
-  assert.instance(err, StorageError, String(err));
-  const e = err as StorageError;
-  assert.is(e.context.reason, reason, e.message);
-  assert.is(e.transient, transient, e.message);
-  return e;
-}
-
-/** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-/** A server that accepts connections and never answers. */
-async function blackHole(): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets: Socket[] = [];
-  const srv: Server = createServer((s) => {
-    sockets.push(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as { port: number }).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((r) => srv.close(() => r()));
-    },
-  };
-}
 
 const test = suite('azure storage (Azurite)');
 test.after(async () => {

@@ -4,17 +4,17 @@
  * classification, secret hygiene, multipart uploads, batched deletes.
  */
 import { createServer as createHttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { destinationSchema, type S3DestinationConfig } from '../../core/destination-config.js';
-import { describeError, NotFoundError, StorageError } from '../../core/errors.js';
+import { NotFoundError } from '../../core/errors.js';
 import { classifyS3Error, S3Storage } from '../../core/storage/s3-storage.js';
 import { getBuffer, listAll } from '../../core/storage/storage.js';
 import { rejects } from '../helpers/assert.js';
+import { assertFailure, blackHole, closedPort, everythingShown } from '../helpers/storage-failures.js';
 import { s3DestinationConfig, startS3rver, type S3rverHandle } from '../helpers/servers.js';
 import { storageConformance } from './conformance.js';
 
@@ -52,49 +52,6 @@ storageConformance('s3 (s3rver)', {
   },
   make: async () => new S3Storage(await config({ bucket: await freshBucket() })),
 });
-
-/** Every rendering of an error a log line or a user could see. */
-function everythingShown(err: unknown): string {
-  const e = err as StorageError;
-  const causes: string[] = [];
-  for (let c: unknown = e.cause; c instanceof Error; c = c.cause) causes.push(`${c.name} ${c.message} ${JSON.stringify(c)}`);
-  return [e.message, e.hint, JSON.stringify(e.context), describeError(e).message, String(e.stack), ...causes, JSON.stringify(e)].join('\n');
-}
-
-/** Asserts a permanent/transient StorageError with this reason; returns it. */
-function assertFailure(err: unknown, reason: string, transient: boolean): StorageError {
-  assert.instance(err, StorageError, String(err));
-  const e = err as StorageError;
-  assert.is(e.context.reason, reason, e.message);
-  assert.is(e.transient, transient, e.message);
-  return e;
-}
-
-/** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-/** A server that accepts connections and never answers. */
-async function blackHole(): Promise<{ port: number; close: () => Promise<void> }> {
-  const sockets: Socket[] = [];
-  const srv: Server = createServer((s) => {
-    sockets.push(s);
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return {
-    port: (srv.address() as { port: number }).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((r) => srv.close(() => r()));
-    },
-  };
-}
 
 const SECRET = 'TOPSECRET/s3+key=0123456789abcdef';
 const SESSION = 'SESSIONSECRET-9f8e7d6c5b4a';
