@@ -54,11 +54,18 @@ export async function* readImage(
 ): AsyncGenerator<{ first: number; chunk: Buffer }> {
   const per = Math.max(1, Math.floor(CHUNK_BYTES / pageSize));
   const lock = lockPage(pageSize);
-  for (let first = 1; first <= dbPages; first += per) {
-    const n = Math.min(per, dbPages - first + 1);
-    const chunk = Buffer.allocUnsafe(n * pageSize);
-    const { bytesRead } = await dbFh.read(chunk, 0, chunk.length, (first - 1) * pageSize);
-    if (bytesRead < chunk.length) chunk.fill(0, bytesRead);
+  // The next chunk is read from the database file while this one is used.
+  const readDb = (first: number): Promise<Buffer> => {
+    const chunk = Buffer.allocUnsafe(Math.min(per, dbPages - first + 1) * pageSize);
+    const p = dbFh.read(chunk, 0, chunk.length, (first - 1) * pageSize).then(({ bytesRead }) => (bytesRead < chunk.length ? chunk.fill(0, bytesRead) : chunk));
+    p.catch(() => {}); // awaited below, unless the reader stopped early
+    return p;
+  };
+  let ahead = dbPages >= 1 ? readDb(1) : null;
+  for (let first = 1; ahead; first += per) {
+    const chunk = await ahead;
+    ahead = first + per <= dbPages ? readDb(first + per) : null;
+    const n = chunk.length / pageSize;
     for (let i = 0; i < n; i++) {
       const p = first + i;
       if (p === lock) {

@@ -3,8 +3,6 @@
  * target, checking the database checksum after every commit. Shared by
  * restore (pages go to a file), verify (pages go nowhere) and the agent.
  */
-import { ftruncateSync, writeSync, writevSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import type { GenerationInfo, SegmentRef, SnapshotRef } from './catalog.js';
 import { DbChecksum } from './db-checksum.js';
 import { ChainError, ChecksumMismatchError, CorruptObjectError, TargetError } from './errors.js';
@@ -34,6 +32,8 @@ export interface ReplayPlan {
 
 /** Receives page writes; restore writes a file, verify writes nothing. */
 export interface PageSink {
+  /** Called once, before any write, with the database's page size. */
+  start(pageSize: number): void;
   /** Writes `buffers` back to back starting at byte `offset`. */
   write(offset: number, buffers: Uint8Array[]): Promise<void>;
   /** Sets the file length in bytes. */
@@ -61,27 +61,6 @@ export interface ReplayProgress {
   bytesRead: number;
 }
 
-/**
- * A sink that writes into a file handle. Writes are synchronous: each is a
- * page-cache copy of a few microseconds, and awaiting a thread-pool round trip
- * per page (~70 µs) would cap replay far below what decoding allows. Callers
- * batch contiguous pages into one vectored write.
- */
-export function fileSink(fh: FileHandle): PageSink {
-  let size = -1;
-  return {
-    async write(offset, buffers) {
-      if (buffers.length === 1) writeSync(fh.fd, buffers[0]!, 0, buffers[0]!.length, offset);
-      else writevSync(fh.fd, buffers, offset);
-      size = -1;
-    },
-    async resize(bytes) {
-      if (bytes !== size) ftruncateSync(fh.fd, bytes);
-      size = bytes;
-    },
-  };
-}
-
 /** Observers of a replay. */
 export interface ReplayHooks {
   onProgress?: (p: ReplayProgress) => void;
@@ -105,6 +84,7 @@ export async function replay(
     throw new CorruptObjectError(`object ${snapKey} claims generation ${sh.generation} txid ${sh.txid}, its name says otherwise`, { context: { object: snapKey } });
   }
   const ps = sh.pageSize;
+  sink?.start(ps);
   const lock = lockPage(ps);
   const sum = new DbChecksum(ps, sh.dbPages);
   let pgno = 1;

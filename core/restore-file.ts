@@ -13,7 +13,8 @@ import { ChecksumMismatchError, IntegrityError, OutputExistsError, UsageError } 
 import type { Keyring } from './keyring.js';
 import type { Layout } from './layout.js';
 import { formatChecksum } from './page-hash.js';
-import { fileSink, replay, type ReplayProgress, type RestoreTarget } from './replay.js';
+import { fileSink } from './file-sink.js';
+import { replay, type ReplayProgress, type RestoreTarget } from './replay.js';
 import { planRestore } from './restore-plan.js';
 import { fsyncDir } from './storage/file-storage.js';
 import type { Storage } from './storage/storage.js';
