@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import type { ContainerClient, RequestPolicy, RequestPolicyFactory, WebResource } from '@azure/storage-blob';
 import type { AzureDestinationConfig } from '../destination-config.js';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
-import { byteCompare, NETWORK_CODES, rethrowBodyError, typedBody } from './remote.js';
+import { byteCompare, NETWORK_CODES, rethrowBodyError, typedBody, type RemoteErrorClass, type RemoteFailureReason } from './remote.js';
 import type { ObjectInfo, PutOptions, Storage } from './storage.js';
 
 type AzureSdk = typeof import('@azure/storage-blob');
@@ -32,15 +32,6 @@ const UPLOAD_CONCURRENCY = 2;
 const DELETE_CONCURRENCY = 8;
 /** Blobs per listing page (the service maximum). */
 const LIST_PAGE = 5000;
-
-/** Why a request failed, as recorded in `StorageError.context.reason`. */
-export type AzureFailureReason = 'auth' | 'no-bucket' | 'network' | 'timeout' | 'throttled' | 'server' | 'request';
-
-/** What an SDK error means for the caller. */
-export type AzureErrorClass =
-  | { kind: 'not-found' }
-  | { kind: 'exists' }
-  | { kind: 'failure'; reason: AzureFailureReason; transient: boolean; status?: number; code?: string };
 
 const AUTH_CODES = new Set([
   'AuthenticationFailed',
@@ -57,13 +48,13 @@ const AUTH_CODES = new Set([
 ]);
 
 /** Sorts out an error thrown by the Azure SDK (or by the transport under it). */
-export function classifyAzureError(err: unknown): AzureErrorClass {
+export function classifyAzureError(err: unknown): RemoteErrorClass {
   const e = (err ?? {}) as { name?: string; code?: string; statusCode?: number; details?: { errorCode?: string } };
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   // HEAD responses have no body, so the service's error code may only be in
   // details.errorCode (taken from a header); Azurite then leaves `code` unset.
   const code = e.details?.errorCode ?? (typeof e.code === 'string' ? e.code : undefined) ?? (e.name !== 'Error' && e.name !== 'RestError' ? e.name : undefined);
-  const failure = (reason: AzureFailureReason, transient: boolean): AzureErrorClass => ({ kind: 'failure', reason, transient, status, code });
+  const failure = (reason: RemoteFailureReason, transient: boolean): RemoteErrorClass => ({ kind: 'failure', reason, transient, status, code });
 
   if (code === 'ContainerNotFound' || code === 'ContainerBeingDeleted') return failure('no-bucket', false);
   if (code === 'BlobNotFound' || status === 404) return { kind: 'not-found' };
@@ -326,7 +317,7 @@ function timeoutPolicy(ms: number): RequestPolicyFactory {
 }
 
 /** What an operator should check for each kind of failure. */
-function hintFor(reason: AzureFailureReason, c: AzureDestinationConfig, url: string | undefined): string | undefined {
+function hintFor(reason: RemoteFailureReason, c: AzureDestinationConfig, url: string | undefined): string | undefined {
   const where = url ? new URL(url).host : 'the service';
   switch (reason) {
     case 'auth':

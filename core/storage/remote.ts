@@ -4,6 +4,15 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 
+/** Why a request to a remote store failed, as recorded in `StorageError.context.reason`. */
+export type RemoteFailureReason = 'auth' | 'no-bucket' | 'network' | 'timeout' | 'throttled' | 'server' | 'request';
+
+/** What an SDK error means for the caller. */
+export type RemoteErrorClass =
+  | { kind: 'not-found' }
+  | { kind: 'exists' }
+  | { kind: 'failure'; reason: RemoteFailureReason; transient: boolean; status?: number; code?: string };
+
 /** Transport error codes (of Node and of the SDKs' HTTP layers) that mean "could not reach the store". */
 export const NETWORK_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',

@@ -24,7 +24,7 @@ import { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3DestinationConfig } from '../destination-config.js';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
-import { byteCompare, NETWORK_CODES, rethrowBodyError, typedBody } from './remote.js';
+import { byteCompare, NETWORK_CODES, rethrowBodyError, typedBody, type RemoteErrorClass, type RemoteFailureReason } from './remote.js';
 import type { ObjectInfo, PutOptions, Storage } from './storage.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
@@ -35,15 +35,6 @@ const loadSdk = (): Promise<S3Sdk> => (sdkLoad ??= import('@aws-sdk/client-s3'))
 const DELETE_BATCH = 1000;
 /** Most keys one ListObjectsV2 page holds (the S3 maximum). */
 const LIST_PAGE = 1000;
-
-/** Why a request failed, as recorded in `StorageError.context.reason`. */
-export type S3FailureReason = 'auth' | 'no-bucket' | 'network' | 'timeout' | 'throttled' | 'server' | 'request';
-
-/** What an SDK error means for the caller. */
-export type S3ErrorClass =
-  | { kind: 'not-found' }
-  | { kind: 'exists' }
-  | { kind: 'failure'; reason: S3FailureReason; transient: boolean; status?: number; code?: string };
 
 const AUTH_CODES = new Set([
   'AccessDenied',
@@ -61,14 +52,14 @@ const THROTTLE_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException',
 const TIMEOUT_CODES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'ETIMEDOUT', 'ESOCKETTIMEDOUT']);
 
 /** Sorts out an error thrown by the S3 SDK (or by the transport under it). */
-export function classifyS3Error(err: unknown): S3ErrorClass {
+export function classifyS3Error(err: unknown): RemoteErrorClass {
   const e = (err ?? {}) as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
   const status = e.$metadata?.httpStatusCode;
   // Node transport errors carry `code`; the SDK names service errors by their S3 code.
   const sysCode = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : undefined;
   const code =
     (typeof e.Code === 'string' ? e.Code : undefined) ?? (status !== undefined ? e.name : undefined) ?? sysCode ?? (e.name !== 'Error' ? e.name : undefined);
-  const failure = (reason: S3FailureReason, transient: boolean): S3ErrorClass => ({ kind: 'failure', reason, transient, status, code });
+  const failure = (reason: RemoteFailureReason, transient: boolean): RemoteErrorClass => ({ kind: 'failure', reason, transient, status, code });
 
   if (code === 'NoSuchBucket') return failure('no-bucket', false);
   if (code === 'NoSuchKey' || (status === 404 && (code === 'NotFound' || code === 'UnknownError'))) return { kind: 'not-found' };
@@ -287,7 +278,7 @@ export class S3Storage implements Storage {
 }
 
 /** What an operator should check for each kind of failure. */
-function hintFor(reason: S3FailureReason, c: S3DestinationConfig): string | undefined {
+function hintFor(reason: RemoteFailureReason, c: S3DestinationConfig): string | undefined {
   const where = c.endpoint ? new URL(c.endpoint).host : `S3 in ${c.region}`;
   switch (reason) {
     case 'auth':
