@@ -26,6 +26,7 @@ import { notWal, WalTailer, type Observation } from './wal-tailer.js';
 import { Checkpointer } from './checkpointer.js';
 import { Fences } from './fence.js';
 import { Pacer } from './pacer.js';
+import { Alarm } from './alarm.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
@@ -80,7 +81,7 @@ export class DbReplicator {
   private closing = false;
   private started = false;
   private watcher: FSWatcher | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly alarm = new Alarm();
   private loopDone: Promise<void> = Promise.resolve();
   private lastError: { message: string; atMs: number } | null = null;
 
@@ -136,7 +137,7 @@ export class DbReplicator {
   private async loop(): Promise<void> {
     let delay = 0;
     while (!this.closing) {
-      await this.sleep(delay);
+      await this.alarm.sleep(delay);
       if (this.closing) break;
       try {
         delay = await this.cycle(false);
@@ -200,21 +201,7 @@ export class DbReplicator {
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
   wake(): void {
-    this.wakeUp?.();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wakeUp = () => {
-        this.wakeUp = null;
-        done();
-      };
-    });
+    this.alarm.wake();
   }
 
   private watch(): void {

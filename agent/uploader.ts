@@ -12,6 +12,7 @@ import { joinKey } from '../core/layout.js';
 import type { Storage } from '../core/storage/storage.js';
 import type { Logger } from './logger.js';
 import type { Staging } from './staging.js';
+import { Alarm } from './alarm.js';
 
 /** Health of one destination. */
 export interface DestinationStatus {
@@ -42,7 +43,7 @@ export class Uploader {
   private readonly bulk = new PQueue({ concurrency: 1 });
   private readonly queued = new Set<string>();
   private closing = false;
-  private wake: (() => void) | null = null;
+  private readonly alarm = new Alarm();
   private gateOpen = false;
   readonly status: DestinationStatus;
 
@@ -85,7 +86,7 @@ export class Uploader {
     this.closing = true;
     this.segments.clear();
     this.bulk.clear();
-    this.wake?.();
+    this.alarm.wake();
   }
 
   private async upload(key: string, size: number): Promise<void> {
@@ -130,22 +131,8 @@ export class Uploader {
         if (firstFailure || permanent) this.log.error({ destination: this.name, object: key, reason, hint }, `upload failed: ${message}`);
         attempt++;
         const delay = permanent ? PERMANENT_DELAY_MS : Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.min(attempt, 16));
-        await this.sleep(delay * (0.5 + Math.random() * 0.5));
+        await this.alarm.sleep(delay * (0.5 + Math.random() * 0.5));
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        this.wake = null;
-        resolve();
-      };
-    });
   }
 }
