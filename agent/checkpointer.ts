@@ -80,9 +80,14 @@ export class Checkpointer {
     const started = performance.now();
     let blockedMs = 0;
     let result: 'ok' | 'busy' | 'skipped' | 'error' = 'skipped';
+    // Under heavy load the interval's segment is the first one staged here;
+    // the later ones only shrink the barrier and must not delay the next
+    // interval's segment (that would double the lag).
+    let regularStaged = false;
     try {
       if (r.pendingFrameCount > MERGE_FRAMES) {
         if (!(await r.stage())) return false;
+        regularStaged = true;
         // Each lock-free round copies back what the previous one left; writes
         // go on meanwhile, so a few rounds leave the barrier little to do.
         for (let round = 0; round < 3; round++) {
@@ -99,7 +104,7 @@ export class Checkpointer {
       }
       const blockedFrom = performance.now();
       try {
-        if (!(await r.flush())) return false;
+        if (!(await r.flush(!regularStaged))) return false;
         await r.endRead();
         const c = await sqlite.checkpoint('PASSIVE', 0);
         result = c.busy ? 'busy' : 'ok';

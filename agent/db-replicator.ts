@@ -307,12 +307,15 @@ export class DbReplicator {
     }
   }
 
-  /** Observes and stages until nothing committed is left (shutdown, --once, checkpoints). */
-  async flush(): Promise<boolean> {
+  /**
+   * Observes and stages until nothing committed is left (shutdown, --once,
+   * checkpoints); `paced` segments spend an upload token, as in `stage`.
+   */
+  async flush(paced = true): Promise<boolean> {
     for (let i = 0; i < 10_000; i++) {
       await this.observe();
       if (!this.sum) return false;
-      if (this.pending.length && !(await this.stage())) return false;
+      if (this.pending.length && !(await this.stage(paced))) return false;
       if (!this.capped && !this.pending.length) return true;
     }
     return false;
