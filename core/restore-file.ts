@@ -1,8 +1,8 @@
 /**
  * Restores a database into a file, atomically: replay into a temp file beside
- * the output, fsync, re-read the whole file and check its database checksum
- * against the recorded one, run `PRAGMA integrity_check`, then rename into
- * place. On any failure the temp file is removed and the output is untouched.
+ * the output, fsync it while re-reading the whole file and checking its
+ * database checksum against the recorded one, run `PRAGMA integrity_check`,
+ * then rename into place. On any failure the temp file is removed and the output is untouched.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -66,30 +66,29 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
     for (const p of [tmp, `${tmp}-wal`, `${tmp}-shm`, `${tmp}-journal`]) await unlink(p).catch(() => {});
   };
   try {
-    const fh = await open(tmp, 'wx', 0o600);
+    const fh = await open(tmp, 'wx+', 0o600);
     let result;
     try {
       const progress = opts.onProgress;
-      result = await replay(plan, opts.storage, opts.keyring, fileSink(fh), progress ? { onProgress: (p) => progress({ ...p, totalBytes }) } : {});
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    if (opts.integrityCheck !== false) await integrityCheck(tmp, out);
-    // Re-read what is on disk: the proof that the file is bit-exact.
-    const check = await open(tmp, 'r');
-    try {
-      const onDisk = await hashDbFile(check, result.pageSize, result.dbPages);
-      const size = (await check.stat()).size;
+      const sink = fileSink(fh);
+      result = await replay(plan, opts.storage, opts.keyring, sink, progress ? { onProgress: (p) => progress({ ...p, totalBytes }) } : {});
+      await sink.settle();
+      // Re-read what was written (the proof that the file is bit-exact) while
+      // the fsync runs: both see the same pages, and the disk works meanwhile.
+      const synced = fh.sync();
+      synced.catch(() => {}); // awaited below; a re-read failure must not leave it unhandled
+      const onDisk = await hashDbFile(fh, result.pageSize, result.dbPages);
+      const size = (await fh.stat()).size;
+      await synced;
       if (onDisk.value !== result.checksum || size !== result.dbPages * result.pageSize) {
         throw new ChecksumMismatchError(`the restored file does not match the recorded checksum after txid ${result.txid}`, {
           hint: 'the disk under the output may be failing; restore elsewhere',
         });
       }
-      await check.sync();
     } finally {
-      await check.close();
+      await fh.close();
     }
+    if (opts.integrityCheck !== false) await integrityCheck(tmp, out);
     if (opts.force) for (const p of [`${out}-wal`, `${out}-shm`]) await unlink(p).catch(() => {});
     await rename(tmp, out);
     await fsyncDir(dir);
