@@ -59,7 +59,7 @@ export class Checkpointer {
    */
   async maybeRun(): Promise<boolean> {
     const r = this.rep;
-    if (r.readGap || !r.sqlite || !r.cursor || r.stagingFull || r.snapshotActive) return false;
+    if (r.readGap || !r.read.sqlite || !r.cursor || r.stagingFull || r.snapshotActive) return false;
     const frames = r.cursor.frame;
     const d = this.doneAt;
     if (d && d.salt1 === r.cursor.salt1 && d.salt2 === r.cursor.salt2 && d.frame === frames && !r.pendingFrameCount) return false;
@@ -74,7 +74,7 @@ export class Checkpointer {
 
   private async run(mode: 'PASSIVE' | 'TRUNCATE'): Promise<boolean> {
     const r = this.rep;
-    const sqlite = r.sqlite!;
+    const sqlite = r.read.sqlite!;
     this.lastFrames = r.cursor?.frame ?? 0;
     this.lastAtMs = Date.now();
     const started = performance.now();
@@ -105,7 +105,7 @@ export class Checkpointer {
       const blockedFrom = performance.now();
       try {
         if (!(await r.flush(!regularStaged))) return false;
-        await r.endRead();
+        await r.read.end();
         const c = await sqlite.checkpoint('PASSIVE', 0);
         result = c.busy ? 'busy' : 'ok';
         this.doneAt = !c.busy && c.log === c.checkpointed && r.cursor ? { salt1: r.cursor.salt1, salt2: r.cursor.salt2, frame: r.cursor.frame } : null;
@@ -114,7 +114,7 @@ export class Checkpointer {
         await sqlite.barrierEnd();
         blockedMs = performance.now() - blockedFrom;
       }
-      if (mode === 'TRUNCATE' && result === 'ok' && r.readSlot !== null) {
+      if (mode === 'TRUNCATE' && result === 'ok' && r.read.held) {
         const t = await sqlite.checkpoint('TRUNCATE', 0);
         result = t.busy ? 'busy' : 'ok';
       }
@@ -133,7 +133,7 @@ export class Checkpointer {
 
   private async restoreRead(): Promise<void> {
     try {
-      await this.rep.beginRead();
+      await this.rep.read.begin();
     } catch (err) {
       this.rep.readGap = true;
       this.rep.log.warn({ err: describeError(err).message }, 'could not restart the read transaction after a checkpoint');

@@ -4,44 +4,33 @@
  * agent's own checkpoints, and starts snapshots. The capture rules of
  * DESIGN.md are enforced here; see the comments at each step.
  */
-import { watch, type FSWatcher } from 'chokidar';
 import { join } from 'node:path';
 import type { DbChecksum } from '../core/db-checksum.js';
 import { describeError } from '../core/errors.js';
-import type { Keyring } from '../core/keyring.js';
 import { Layout } from '../core/layout.js';
 import { headerPosition, positionHolds, type WalPosition } from '../core/wal-scanner.js';
-import type { AgentConfig, DatabaseConfig } from '../core/config.js';
-import { proveContinuity, type ProofResult } from './continuity.js';
-import { startGeneration } from './generation.js';
 import type { Logger } from './logger.js';
-import { ReplicationSet, type OpenDestination } from './replication-set.js';
+import { ReplicationSet } from './replication-set.js';
+import type { ReplicatorDeps } from './replicator-deps.js';
 import type { ReplicatorHooks } from './replicator-hooks.js';
+import { resumeOrStartGeneration } from './generation.js';
 import { resumeFromDestinations } from './resume.js';
 import { buildSegment } from './segment-builder.js';
-import { SqliteHandle, SqliteHost, SqliteWorkerError } from './sqlite-host.js';
+import { SqliteWorkerError } from './sqlite-host.js';
 import { Staging, type CaptureState } from './staging.js';
 import { SnapshotJob } from './snapshot-job.js';
-import { notWal, WalTailer, type Observation } from './wal-tailer.js';
+import { WalTailer, type Observation } from './wal-tailer.js';
 import { Checkpointer } from './checkpointer.js';
 import { Fences } from './fence.js';
 import { Pacer } from './pacer.js';
-import { Alarm } from './alarm.js';
+import { CaptureLoop } from './capture-loop.js';
+import { ChangeWatcher } from './change-watcher.js';
+import { HeldRead } from './held-read.js';
+import { replicatorStatus, type ReplicatorStatus } from './replicator-status.js';
+import { removeOrphans, requeueStaged } from './staged-leftovers.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
-const SQLITE_BUSY_MS = 100;
-
-/** Everything a replicator needs from the agent. */
-export interface ReplicatorDeps {
-  config: Readonly<AgentConfig>;
-  db: Readonly<DatabaseConfig>;
-  keyring: Keyring;
-  host: SqliteHost;
-  log: Logger;
-  destinations: OpenDestination[];
-  hooks?: ReplicatorHooks;
-}
 
 /** Replicates one database. */
 export class DbReplicator {
@@ -52,6 +41,8 @@ export class DbReplicator {
   readonly replication: ReplicationSet;
   readonly log: Logger;
   readonly hooks: ReplicatorHooks;
+  /** The agent's connections and the read transaction held on them. */
+  readonly read: HeldRead;
   private readonly checkpointer: Checkpointer;
   private readonly snapshots: SnapshotJob;
 
@@ -59,9 +50,6 @@ export class DbReplicator {
   /** Checksum at `state.txid`; null when it must be re-proven. */
   sum: DbChecksum | null = null;
   private resyncReason = 'agent start';
-  sqlite: SqliteHandle | null = null;
-  /** Reader slot holding the current read transaction. */
-  readSlot: 0 | 1 | null = null;
   /**
    * True when there may have been a moment without a read transaction, or the
    * held read may pin less than was observed: a WAL restart is then not known
@@ -80,10 +68,8 @@ export class DbReplicator {
 
   private closing = false;
   private started = false;
-  private watcher: FSWatcher | null = null;
-  private readonly alarm = new Alarm();
-  private loopDone: Promise<void> = Promise.resolve();
-  private lastError: { message: string; atMs: number } | null = null;
+  private watcher: ChangeWatcher | null = null;
+  private readonly loop: CaptureLoop;
 
   constructor(readonly deps: ReplicatorDeps) {
     this.name = deps.db.name;
@@ -92,6 +78,7 @@ export class DbReplicator {
     this.tailer = new WalTailer(deps.db.path);
     this.log = deps.log.child({ db: deps.db.name });
     this.hooks = deps.hooks ?? {};
+    this.read = new HeldRead(deps.host, deps.db.path, this.log);
     this.pacer = new Pacer(deps.config.syncIntervalMs);
     this.fences = new Fences(this.name, this.staging, this.log);
     const fenced = deps.destinations.map((d) => ({ ...d, gate: () => this.fences.take(d) }));
@@ -102,6 +89,7 @@ export class DbReplicator {
     });
     this.checkpointer = new Checkpointer(this, deps.config.checkpoint);
     this.snapshots = new SnapshotJob(this);
+    this.loop = new CaptureLoop(() => this.cycle(false), (err, message) => this.onCycleError(err, message), this.log);
   }
 
   /** Opens the database, resumes or starts a generation, and starts the capture loop. */
@@ -119,34 +107,15 @@ export class DbReplicator {
     if (recorded) this.state = recorded;
     if (recorded && recorded.pageSize !== header.pageSize) this.log.warn('page size differs from the recorded state');
     this.started = true;
-    // Orphans (staged just before a crash, after the last saved state) must go before anything is uploaded.
-    await this.removeOrphans();
-    if (this.state) {
-      const staged = this.staging.list().map((o) => this.layout.parse(o.key)).filter((p) => p?.kind === 'segment' && p.generation === this.state.generation);
-      const firstStaged = Math.min(...staged.map((p) => (p as { minTxid: number }).minTxid));
-      this.replication.seed(this.state.generation, Number.isFinite(firstStaged) ? firstStaged - 1 : this.state.txid);
-    }
-    for (const o of this.staging.list()) this.replication.enqueue(o.key, o.size, o.key.endsWith('.seg') ? this.state?.observedAtMs ?? Date.now() : undefined);
+    // Orphans go before anything is queued for upload.
+    await removeOrphans(this.staging, this.layout, this.state, this.log);
+    requeueStaged(this.staging, this.layout, this.state, this.replication);
     await this.resync(recorded ? 'agent start' : 'no previous backup of this database');
-    this.watch();
-    this.loopDone = this.loop();
+    this.watcher = new ChangeWatcher([this.tailer.walPath, this.deps.db.path], () => this.wake(), this.log);
+    this.loop.start();
   }
 
   // ---- the loop -------------------------------------------------------------
-
-  private async loop(): Promise<void> {
-    let delay = 0;
-    while (!this.closing) {
-      await this.alarm.sleep(delay);
-      if (this.closing) break;
-      try {
-        delay = await this.cycle(false);
-        this.lastError = null;
-      } catch (err) {
-        delay = this.onCycleError(err);
-      }
-    }
-  }
 
   /**
    * One pass: prove continuity if needed, observe, stage when due, hand the
@@ -158,8 +127,8 @@ export class DbReplicator {
       await this.reopen();
       this.needResync(replaced);
     }
-    if (!this.sqlite || !this.sqlite.alive) await this.openSqlite();
-    if (this.readSlot === null) await this.beginRead();
+    if (!this.read.sqlite || !this.read.sqlite.alive) await this.openSqlite();
+    await this.read.begin();
     if (!this.sum) await this.resync(this.resyncReason);
     await this.observe();
     if (!this.sum) return 0;
@@ -179,19 +148,13 @@ export class DbReplicator {
     return this.deps.config.pollIntervalMs;
   }
 
-  private onCycleError(err: unknown): number {
-    const { message, hint } = describeError(err);
-    if (err instanceof SqliteWorkerError && this.sqlite && !this.sqlite.alive) {
-      this.sqlite = null;
-      this.readSlot = null;
+  private onCycleError(err: unknown, message: string): void {
+    // A dead worker took the read with it: the next cycle opens new connections, and a WAL restart meanwhile needs a proof.
+    if (err instanceof SqliteWorkerError && this.read.sqlite && !this.read.sqlite.alive) {
+      this.read.drop();
       this.readGap = true;
     }
-    if (!this.lastError || this.lastError.message !== message || Date.now() - this.lastError.atMs > 60_000) {
-      this.log.error({ err: message, hint }, 'capture cycle failed; retrying');
-      this.lastError = { message, atMs: Date.now() };
-    }
     this.hooks.onCaptureError?.(this.name, message);
-    return 1000;
   }
 
   /** True while a snapshot is being taken (no hand-over, no checkpoint meanwhile). */
@@ -201,23 +164,14 @@ export class DbReplicator {
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
   wake(): void {
-    this.alarm.wake();
-  }
-
-  private watch(): void {
-    // Watch events are only a hint that makes capture prompt; the poll is the
-    // truth. The two files are watched, not their folder: a folder watch
-    // rescans the folder on every WAL write.
-    this.watcher = watch([this.tailer.walPath, this.deps.db.path], { ignoreInitial: true, persistent: false, alwaysStat: false })
-      .on('all', () => this.wake())
-      .on('error', (err) => this.log.debug({ err: String(err) }, 'file watch error; polling continues'));
+    this.loop.wake();
   }
 
   // ---- observe and stage ------------------------------------------------------
 
   /** Pass 1 over new commits, checking the WAL is still the one we were reading. */
   async observe(): Promise<void> {
-    const held = this.readSlot !== null;
+    const held = this.read.held;
     const h = await this.tailer.header();
     if (!h) return; // no WAL, or reset to empty: new frames arrive with a new header
     let from = this.cursor;
@@ -324,25 +278,8 @@ export class DbReplicator {
   // ---- read transactions ------------------------------------------------------
 
   private async openSqlite(): Promise<void> {
-    const r = await this.deps.host.open(this.deps.db.path, SQLITE_BUSY_MS);
-    if (!r.handle) throw notWal(this.deps.db.path, `journal_mode is ${r.journalMode}`);
-    this.sqlite = r.handle;
-    this.readSlot = null;
+    await this.read.open();
     this.readGap = true;
-  }
-
-  /** Starts a read transaction when none is held. */
-  async beginRead(): Promise<void> {
-    if (this.readSlot !== null || !this.sqlite) return;
-    this.readSlot = await this.sqlite.beginRead();
-  }
-
-  /** Ends the held read transaction (only behind a barrier or before a TRUNCATE). */
-  async endRead(): Promise<void> {
-    if (this.readSlot === null || !this.sqlite) return;
-    const slot = this.readSlot;
-    this.readSlot = null;
-    await this.sqlite.endRead(slot);
   }
 
   /**
@@ -350,15 +287,8 @@ export class DbReplicator {
    * up to the end was staged; the new read starts before the old one ends.
    */
   async handOver(): Promise<void> {
-    if (!this.sqlite || this.snapshots.active || this.pending.length || this.capped || this.readGap) return;
-    const old = this.readSlot;
-    try {
-      this.readSlot = await this.sqlite.beginRead();
-    } catch (err) {
-      this.log.debug({ err: describeError(err).message }, 'could not start a new read; keeping the old one');
-      return;
-    }
-    if (old !== null) await this.sqlite.endRead(old);
+    if (!this.read.sqlite || this.snapshots.active || this.pending.length || this.capped || this.readGap) return;
+    await this.read.moveForward();
   }
 
   /** Frames observed and not yet staged. */
@@ -392,9 +322,7 @@ export class DbReplicator {
   }
 
   private async reopen(): Promise<void> {
-    await this.sqlite?.close().catch(() => {});
-    this.sqlite = null;
-    this.readSlot = null;
+    await this.read.close();
     this.readGap = true;
     this.cursor = null;
     await this.tailer.open();
@@ -412,53 +340,24 @@ export class DbReplicator {
     this.capped = false;
   }
 
-  /** Proves continuity with the recorded state, or starts a new generation (rule 4). */
+  /** Drops what was observed and proves continuity with the recorded state, or starts a new generation (rule 4). */
   private async resync(reason: string): Promise<void> {
     this.pending = [];
     this.pendingFrames = 0;
     this.capped = false;
-    await this.beginRead(); // held from before the proof reads anything
-    const proof: ProofResult = await proveContinuity(this.tailer, (this.state as CaptureState | undefined) ?? null);
-    await this.removeOrphans();
-    if (proof.matched) {
-      this.sum = proof.sum;
-      this.cursor = proof.position;
-      // A WAL restart is safe only if the held read pins no more than what the proof reached.
-      this.readGap = !proof.atEnd;
-      await this.saveState((s) => ({ ...s, wal: proof.position }));
-      this.log.info({ reason, txid: this.state.txid, generation: this.state.generation, at: proof.detail }, 'continuity proven; resuming the generation');
-      return;
-    }
-    await startGeneration(this, proof, `${reason}: ${proof.detail}`);
-  }
-
-  /** Removes staged objects ahead of the capture state (written just before a crash, never uploaded). */
-  private async removeOrphans(): Promise<void> {
-    if (!this.state) return;
-    for (const o of this.staging.list()) {
-      const p = this.layout.parse(o.key);
-      if (!p) continue;
-      const ahead =
-        p.generation > this.state.generation ||
-        (p.generation === this.state.generation &&
-          ((p.kind === 'segment' && p.maxTxid > this.state.txid) || (p.kind === 'snapshot' && p.txid > this.state.txid)));
-      if (ahead) {
-        this.log.info({ object: o.key }, 'removing a staged object written after the last saved state');
-        await this.staging.remove(o.key);
-      }
-    }
+    await resumeOrStartGeneration(this, reason);
   }
 
   // ---- shutdown -----------------------------------------------------------------
 
   /** Captures and uploads what is left, then closes everything; idempotent. */
   async close(deadlineMs = 30_000): Promise<void> {
-    if (this.closing) return this.loopDone;
+    if (this.closing) return this.loop.stop();
     this.closing = true;
     const until = Date.now() + deadlineMs;
-    await this.watcher?.close().catch(() => {});
-    this.wake();
-    await this.loopDone;
+    const stopped = this.loop.stop();
+    await this.watcher?.close();
+    await stopped;
     if (this.started) {
       await this.snapshots.wait(Math.max(0, until - Date.now()));
       try {
@@ -471,41 +370,16 @@ export class DbReplicator {
       await this.fences.releaseAll(this.deps.destinations);
     }
     await this.replication.close();
-    await this.sqlite?.close().catch(() => {});
+    await this.read.close();
     await this.tailer.close();
     await this.staging.unlock();
   }
 
-  /**
-   * Seconds since the oldest commit `dest` has not confirmed was observed
-   * (commits not yet staged count for every destination); 0 when caught up.
-   */
-  lagSeconds(dest: string, nowMs = Date.now()): number {
-    const pendingOldest = this.pending[0]?.observedAtMs ?? null;
-    const unacked = this.replication.oldestUnacked(dest);
-    const oldest = pendingOldest === null ? unacked : unacked === null ? pendingOldest : Math.min(pendingOldest, unacked);
-    return oldest === null ? 0 : Math.max(0, (nowMs - oldest) / 1000);
-  }
-
   /** A snapshot of the replicator's state for health and metrics. */
-  status() {
-    const now = Date.now();
-    return {
-      db: this.name,
-      generation: this.state?.generation ?? null,
-      txid: this.state?.txid ?? 0,
-      observedAtMs: this.state?.observedAtMs ?? 0,
-      lastSnapshot: this.state?.lastSnapshot ?? null,
-      stagedBytes: this.staging.bytes,
-      stagingLimitBytes: this.deps.config.staging.maxBytes,
-      stagingFull: this.stagingFull,
-      captureError: this.lastError?.message ?? null,
-      pendingCommits: this.pending.reduce((n, o) => n + o.commits.length, 0),
-      destinations: this.replication.status().map((d) => ({
-        ...d,
-        lagSeconds: this.lagSeconds(d.name, now),
-        replicated: this.replication.replicatedTxid(d.name),
-      })),
-    };
+  status(): ReplicatorStatus {
+    return replicatorStatus({
+      db: this.name, state: this.state, stagedBytes: this.staging.bytes, stagingLimitBytes: this.deps.config.staging.maxBytes,
+      stagingFull: this.stagingFull, captureError: this.loop.error, pending: this.pending, replication: this.replication,
+    });
   }
 }

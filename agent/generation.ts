@@ -1,4 +1,8 @@
 /**
+ * Which generation capture goes on in (capture rule 4): the recorded one when
+ * the database and its WAL are proven to continue it, else a new one.
+ * Histories are never spliced.
+ *
  * Starting a generation: a fresh id, a meta.json, and a base snapshot at the
  * position the continuity proof ended on, all staged before the capture state
  * names the new generation (so a crash in between leaves only orphans that the
@@ -9,9 +13,28 @@ import type { GenerationMeta } from '../core/catalog.js';
 import { newGenerationId } from '../core/layout.js';
 import { ZERO_SHA256 } from '../core/object-format.js';
 import { formatChecksum } from '../core/page-hash.js';
-import type { ProofResult } from './continuity.js';
+import { proveContinuity, type ProofResult } from './continuity.js';
 import type { DbReplicator } from './db-replicator.js';
 import { writeSnapshot } from './snapshotter.js';
+import { removeOrphans } from './staged-leftovers.js';
+import type { CaptureState } from './staging.js';
+
+/** Resumes the recorded generation where the proof found it, or starts a new one; `reason` is logged. */
+export async function resumeOrStartGeneration(rep: DbReplicator, reason: string): Promise<void> {
+  await rep.read.begin(); // held from before the proof reads anything
+  const proof = await proveContinuity(rep.tailer, (rep.state as CaptureState | undefined) ?? null);
+  await removeOrphans(rep.staging, rep.layout, rep.state, rep.log);
+  if (proof.matched) {
+    rep.sum = proof.sum;
+    rep.cursor = proof.position;
+    // A WAL restart is safe only if the held read pins no more than what the proof reached.
+    rep.readGap = !proof.atEnd;
+    await rep.saveState((s) => ({ ...s, wal: proof.position }));
+    rep.log.info({ reason, txid: rep.state.txid, generation: rep.state.generation, at: proof.detail }, 'continuity proven; resuming the generation');
+    return;
+  }
+  await startGeneration(rep, proof, `${reason}: ${proof.detail}`);
+}
 
 /** Starts a new generation at the proof's position; `reason` is logged and recorded. */
 export async function startGeneration(rep: DbReplicator, proof: ProofResult, reason: string): Promise<void> {

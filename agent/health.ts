@@ -3,9 +3,9 @@
  * when none holds.
  */
 import type { AgentConfig } from '../core/config.js';
-import type { DbReplicator } from './db-replicator.js';
+import type { ReplicatorStatus } from './replicator-status.js';
 
-type Status = ReturnType<DbReplicator['status']>;
+type Status = ReplicatorStatus;
 
 /** One failing condition. */
 export interface HealthCondition {

@@ -9,10 +9,11 @@ import { stat } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentConfig } from '../core/config.js';
 import type { DbReplicator } from './db-replicator.js';
+import type { ReplicatorStatus } from './replicator-status.js';
 import type { ReplicatorHooks } from './replicator-hooks.js';
 import type { DrillResult } from './drills.js';
 
-type Status = ReturnType<DbReplicator['status']>;
+type Status = ReplicatorStatus;
 
 /** Folds a generation-change reason into a label value. */
 export function generationReasonClass(reason: string): string {
