@@ -51,6 +51,7 @@ storageConformance('s3 (s3rver)', {
     await server();
   },
   make: async () => new S3Storage(await config({ bucket: await freshBucket() })),
+  bodyErrors: 'as-is',
 });
 
 const SECRET = 'TOPSECRET/s3+key=0123456789abcdef';
@@ -187,25 +188,6 @@ test('a body cut off mid-way is a typed transient error; a reader may stop early
   assert.ok(body.destroyed);
   assert.is((await getBuffer(real, 'early/x.bin')).length, 4 << 20);
   await real.close();
-});
-
-test('a failing body stream rejects with its own error, stores nothing and crashes nothing', async () => {
-  const s = new S3Storage(await config({ bucket: await freshBucket() }));
-  // Unknown size, a known size within one part, a known size over several parts.
-  for (const size of [undefined, 4 << 20, 20 << 20]) {
-    const boom = new Error('encoder broke');
-    let sent = 0;
-    const body = new Readable({
-      read() {
-        if (sent++ < 2) this.push(randomBytes(1 << 20));
-        else setTimeout(() => this.destroy(boom), 20);
-      },
-    });
-    const err = await rejects(() => s.put(`f/broken-${size}.bin`, body, size === undefined ? {} : { size }));
-    assert.is(err, boom, String(err));
-  }
-  assert.equal(await listAll(s, 'f/'), []);
-  await s.close();
 });
 
 test('a stream shorter or longer than its announced size is refused', async () => {
