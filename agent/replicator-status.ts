@@ -25,14 +25,9 @@ export interface ReplicatorStatus {
 }
 
 /** What the report is made from. */
-export interface ReplicatorStatusInput {
-  db: string;
+export interface ReplicatorStatusInput extends Pick<ReplicatorStatus, 'db' | 'stagedBytes' | 'stagingLimitBytes' | 'stagingFull' | 'captureError'> {
   /** Absent until the replicator has started. */
   state: CaptureState | undefined;
-  stagedBytes: number;
-  stagingLimitBytes: number;
-  stagingFull: boolean;
-  captureError: string | null;
   /** Commits observed and not yet staged, oldest first. */
   pending: readonly Observation[];
   replication: Pick<ReplicationSet, 'status' | 'oldestUnacked' | 'replicatedTxid'>;
