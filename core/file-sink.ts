@@ -3,13 +3,14 @@
  *
  * Large writes (snapshot chunks) go through the thread pool, a few at a
  * time, so the disk works while the next chunk is decrypted and hashed.
- * Page writes from segments go into a bounded page cache first: a page that
- * later commits rewrite is written once, and a flush writes the cached pages
- * in page order, contiguous runs as one vectored write, instead of one
- * random write per page. Nothing in replay reads the file back (checksums are
- * proven from the decoded pages), so deferring writes changes nothing but
- * their cost. The cache is flushed before any large write, before a resize,
- * and when full, so writes land in order and memory stays bounded.
+ * Page writes from segments go into a page cache first: a page that later
+ * commits rewrite is written once, and a full cache is handed to the page
+ * writer thread (page-writer.ts), which writes it in page order, contiguous
+ * runs as one vectored write, while the main thread fills the other half.
+ * Nothing in replay reads the file back (checksums are proven from the
+ * decoded pages), so deferring writes changes nothing but their cost. The
+ * cache is written out before any large write and before a resize, so
+ * writes land in order, and memory stays bounded.
  *
  * Every so many bytes a datasync starts in the background. Without it the
  * kernel keeps a whole restore dirty in memory (far below its writeback
@@ -17,25 +18,38 @@
  * fsync; with it the disk writes while later pages are still being
  * decoded, and the final fsync has little left to do.
  */
-import { ftruncateSync, writeSync, writevSync } from 'node:fs';
+import { ftruncateSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { PageWriter } from './page-writer.js';
 import type { PageSink } from './replay.js';
 
 /** Writes at least this large bypass the cache and go through the thread pool. */
 const LARGE_WRITE_BYTES = 256 << 10;
 /** Large writes in flight at once. */
 const WRITES_IN_FLIGHT = 4;
-/** Bytes of pages the cache holds before it is flushed. */
-const CACHE_BYTES = 32 << 20;
-/** At most this many buffers per vectored write (IOV_MAX on Linux is 1024). */
-const MAX_IOV = 1024;
+/** Bytes of pages in each of the cache's two halves. */
+const HALF_CACHE_BYTES = 16 << 20;
 /** Bytes written between background datasyncs. */
 const WRITEBACK_BYTES = 64 << 20;
 
 /** A page sink into a file. */
 export interface FileSink extends PageSink {
-  /** Waits for the background datasync, if any; throws if one failed. Call before the final fsync. */
+  /**
+   * Writes out what is cached, waits for every write and the background
+   * datasync, and stops the page writer thread; throws if any failed. Call
+   * before the final fsync.
+   */
   settle(): Promise<void>;
+}
+
+/** One half of the page cache: slot i holds page pgnos[i]. */
+interface Half {
+  arena: SharedArrayBuffer;
+  pages: Uint8Array;
+  pgnoBuffer: SharedArrayBuffer;
+  pgnos: Uint32Array;
+  /** The write of this half, while it is in flight. */
+  busy: Promise<void> | null;
 }
 
 /** A sink writing into `fh`. */
@@ -46,9 +60,11 @@ export function fileSink(fh: FileHandle): FileSink {
   let failed: unknown = null;
   let pageSize = 0;
   let slots = 0;
-  let arena: Buffer | null = null;
+  let halves: Half[] = [];
+  let current = 0;
   let used = 0;
-  /** Page number → its slot in the arena. */
+  let writer: PageWriter | null = null;
+  /** Page number → its slot in the current half. */
   const cached = new Map<number, number>();
   let unsynced = 0;
   let syncing: Promise<void> | null = null;
@@ -72,45 +88,60 @@ export function fileSink(fh: FileHandle): FileSink {
     if (failed) throw failed;
   };
 
-  const flush = (): void => {
-    if (!cached.size) return;
-    const order = [...cached.keys()].sort((a, b) => a - b);
-    for (let i = 0; i < order.length; ) {
-      const first = order[i]!;
-      const run: Buffer[] = [];
-      while (i < order.length && order[i] === first + run.length && run.length < MAX_IOV) {
-        const s = cached.get(order[i]!)! * pageSize;
-        run.push(arena!.subarray(s, s + pageSize));
-        i++;
-      }
-      writeRunSync(fd, run, (first - 1) * pageSize);
-    }
-    written(cached.size * pageSize);
-    cached.clear();
-    used = 0;
+  const newHalf = (): Half => {
+    const arena = new SharedArrayBuffer(slots * pageSize);
+    const pgnoBuffer = new SharedArrayBuffer(slots * 4);
+    return { arena, pages: new Uint8Array(arena), pgnoBuffer, pgnos: new Uint32Array(pgnoBuffer), busy: null };
   };
 
+  /** Hands the current half to the writer and makes the other half current (once its write is done). */
+  const sendHalf = async (): Promise<void> => {
+    if (used > 0) {
+      const h = halves[current]!;
+      const bytes = used * pageSize;
+      writer ??= new PageWriter(fd, pageSize);
+      h.busy = writer.write(h.arena, h.pgnoBuffer, used).then(
+        () => written(bytes),
+        (err: unknown) => void (failed ??= err),
+      );
+      cached.clear();
+      used = 0;
+      current = 1 - current;
+    }
+    const next = halves[current];
+    if (next?.busy) await next.busy;
+    if (next) next.busy = null;
+    if (failed) throw failed;
+  };
+
+  /** Writes out the whole cache and waits for it. */
+  const writeCache = async (): Promise<void> => {
+    await sendHalf();
+    for (const h of halves) if (h.busy) await h.busy;
+    if (failed) throw failed;
+  };
+
+  /** Caches a page; the current half must have room (`used < slots`) or hold it already. */
   const cachePage = (pgno: number, page: Uint8Array): void => {
     let slot = cached.get(pgno);
     if (slot === undefined) {
-      if (used === slots) flush();
-      arena ??= Buffer.allocUnsafe(slots * pageSize);
       slot = used++;
       cached.set(pgno, slot);
+      halves[current]!.pgnos[slot] = pgno;
     }
-    arena!.set(page, slot * pageSize);
+    halves[current]!.pages.set(page, slot * pageSize);
   };
 
   return {
     start(ps) {
       pageSize = ps;
-      slots = Math.max(16, Math.floor(CACHE_BYTES / ps));
+      slots = Math.max(16, Math.floor(HALF_CACHE_BYTES / ps));
     },
     async write(offset, buffers) {
       size = -1;
       const one = buffers.length === 1 ? buffers[0]! : null;
       if (one && one.length >= LARGE_WRITE_BYTES) {
-        flush();
+        if (cached.size) await writeCache();
         while (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
         if (failed) throw failed;
         const p: Promise<void> = writeFully(fh, one, offset).then(
@@ -127,39 +158,41 @@ export function fileSink(fh: FileHandle): FileSink {
         return;
       }
       await drain();
+      if (!halves.length) halves = [newHalf(), newHalf()];
       let pgno = offset / pageSize + 1;
       for (const b of buffers) {
-        for (let o = 0; o < b.length; o += pageSize) cachePage(pgno++, b.subarray(o, o + pageSize));
+        for (let o = 0; o < b.length; o += pageSize, pgno++) {
+          if (used === slots && !cached.has(pgno)) await sendHalf();
+          cachePage(pgno, b.subarray(o, o + pageSize));
+        }
       }
-    },
-    async settle() {
-      flush();
-      await drain();
-      while (syncing) await syncing;
-      if (failed) throw failed;
     },
     async resize(bytes) {
       const pages = Math.floor(bytes / pageSize);
-      for (const pgno of [...cached.keys()]) if (pgno > pages) cached.delete(pgno);
-      flush();
+      for (const [pgno, slot] of cached) {
+        if (pgno <= pages) continue;
+        cached.delete(pgno);
+        halves[current]!.pgnos[slot] = 0; // dropped: the writer skips it
+      }
+      await writeCache();
       await drain();
       if (bytes !== size) ftruncateSync(fd, bytes);
       size = bytes;
+    },
+    async settle() {
+      try {
+        await writeCache();
+        await drain();
+        while (syncing) await syncing;
+        if (failed) throw failed;
+      } finally {
+        await writer?.close();
+        writer = null;
+      }
     },
   };
 }
 
 async function writeFully(fh: FileHandle, buf: Uint8Array, offset: number): Promise<void> {
   for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done, offset + done)).bytesWritten;
-}
-
-/** Writes `buffers` back to back from `offset`, in full. */
-function writeRunSync(fd: number, buffers: Buffer[], offset: number): void {
-  const total = buffers.reduce((n, b) => n + b.length, 0);
-  if (writevSync(fd, buffers, offset) === total) return;
-  // A short vectored write: write each buffer in full (rewriting the same bytes is harmless).
-  for (const b of buffers) {
-    for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done, offset + done);
-    offset += b.length;
-  }
 }

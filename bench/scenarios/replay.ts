@@ -77,7 +77,8 @@ export const replayScenario: Scenario = {
     const toFile = async () => {
       removeDb(out);
       const fh = await open(out, 'w');
-      return { sink: fileSink(fh), close: async () => (await fh.sync(), await fh.close()) };
+      const sink = fileSink(fh);
+      return { sink, close: async () => (await sink.settle(), await fh.sync(), await fh.close()) };
     };
     const toNull = async () => ({ sink: null, close: async () => {} });
     const decodeOnly = async (): Promise<number> => {

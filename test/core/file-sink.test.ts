@@ -1,0 +1,71 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileSink } from '../../core/file-sink.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const test = suite('file sink');
+const PS = 4096;
+
+test('pages rewritten across both cache halves, large writes and shrinks land as a plain file would hold them', async () => {
+  const path = join(tempDir('file-sink'), 'out.db');
+  const fh = await open(path, 'wx+');
+  const sink = fileSink(fh);
+  sink.start(PS);
+  const image = Buffer.alloc(6100 * PS);
+  let pages = 0;
+  const put = (pgno: number, page: Buffer): void => {
+    pages = Math.max(pages, pgno);
+    page.copy(image, (pgno - 1) * PS);
+  };
+  // A large write (a snapshot chunk) of 2048 pages.
+  const base = randomBytes(2048 * PS);
+  await sink.write(0, [base]);
+  for (let i = 0; i < 2048; i++) put(i + 1, base.subarray(i * PS, (i + 1) * PS));
+  await sink.resize(2048 * PS);
+  // Random page writes: more than one cache half (4096 pages), with repeats and runs.
+  for (let n = 0; n < 12_000; n++) {
+    const pgno = 1 + Math.floor(Math.random() * 6000);
+    const run = 1 + (n % 3);
+    const written = Array.from({ length: run }, () => randomBytes(PS));
+    await sink.write((pgno - 1) * PS, written);
+    written.forEach((p, i) => put(pgno + i, p));
+    if (n === 7000) {
+      await sink.resize(3000 * PS); // a shrink drops cached pages beyond the end
+      image.fill(0, 3000 * PS);
+      pages = Math.min(pages, 3000);
+    }
+  }
+  const finalPages = pages;
+  const expected = image.subarray(0, finalPages * PS);
+  await sink.resize(finalPages * PS);
+  await sink.settle();
+  await fh.close();
+  const onDisk = readFileSync(path);
+  assert.is(onDisk.length, finalPages * PS);
+  assert.ok(onDisk.equals(expected), 'the file holds the last version of every page');
+});
+
+test('a write the file refuses fails settle(), not silently', async () => {
+  const path = join(tempDir('file-sink'), 'ro.db');
+  writeFileSync(path, '');
+  const fh = await open(path, 'r'); // read-only: every write fails with EBADF
+  const sink = fileSink(fh);
+  sink.start(PS);
+  let err: unknown = null;
+  try {
+    for (let p = 1; p <= 5000; p += 2) await sink.write((p - 1) * PS, [randomBytes(PS)]);
+    await sink.settle();
+  } catch (e) {
+    err = e;
+  } finally {
+    await fh.close();
+  }
+  assert.instance(err, Error);
+  assert.match((err as Error).message, /EBADF|bad file descriptor/i);
+});
+
+test.run();
