@@ -28,7 +28,7 @@ const LARGE_WRITE_BYTES = 256 << 10;
 /** Large writes in flight at once. */
 const WRITES_IN_FLIGHT = 4;
 /** Bytes of pages in each of the cache's two halves. */
-const HALF_CACHE_BYTES = 16 << 20;
+const HALF_CACHE_BYTES = 8 << 20;
 /** Bytes written between background datasyncs. */
 const WRITEBACK_BYTES = 64 << 20;
 

@@ -39,7 +39,7 @@ export class PageWriter {
     this.worker.on('message', (m: PageBatchDone) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
-      if (this.waiting.size === 0) this.worker.unref();
+      if (this.waiting.size === 0 && !this.dead) this.worker.unref(); // closing: stay ref'd until the thread exits
       if (m.error === null) w?.resolve();
       else w?.reject(new Error(`writing restored pages failed: ${m.error}`));
     });
@@ -67,6 +67,7 @@ export class PageWriter {
   /** Stops the thread; call when no write is in flight. Idempotent. */
   async close(): Promise<void> {
     this.dead ??= new Error('the page writer is closed');
+    this.worker.ref(); // an unref'd thread's exit would not keep the process waiting for it
     await this.worker.terminate();
   }
 }

@@ -57,7 +57,8 @@ test('a write the file refuses fails settle(), not silently', async () => {
   sink.start(PS);
   let err: unknown = null;
   try {
-    for (let p = 1; p <= 5000; p += 2) await sink.write((p - 1) * PS, [randomBytes(PS)]);
+    // More pages than a cache half holds: a batch fails on the writer thread while the next is cached.
+    for (let p = 1; p <= 10_000; p += 2) await sink.write((p - 1) * PS, [randomBytes(PS)]);
     await sink.settle();
   } catch (e) {
     err = e;
