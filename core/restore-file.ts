@@ -1,13 +1,15 @@
 /**
  * Restores a database into a file, atomically: replay into a temp file beside
- * the output, fsync it while re-reading the whole file and checking its
- * database checksum against the recorded one, run `PRAGMA integrity_check`,
- * then rename into place. On any failure the temp file is removed and the output is untouched.
+ * the output; then, at once, fsync it, re-read the whole file and check its
+ * database checksum against the recorded one, and run `PRAGMA
+ * integrity_check`; then rename into place. On any failure the temp file is
+ * removed and the output is untouched.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { hashDbFile } from './db-image.js';
 import { ChecksumMismatchError, IntegrityError, OutputExistsError, UsageError } from './errors.js';
 import type { Keyring } from './keyring.js';
@@ -73,22 +75,32 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
       const sink = fileSink(fh);
       result = await replay(plan, opts.storage, opts.keyring, sink, progress ? { onProgress: (p) => progress({ ...p, totalBytes }) } : {});
       await sink.settle();
-      // Re-read what was written (the proof that the file is bit-exact) while
-      // the fsync runs: both see the same pages, and the disk works meanwhile.
+      // The proofs run at once: the fsync, a re-read of the whole file
+      // checked against the recorded checksum (the proof that it is
+      // bit-exact), and SQLite's integrity_check on a worker thread. They
+      // all see the same pages, and the disk works while both cores read.
       const synced = fh.sync();
-      synced.catch(() => {}); // awaited below; a re-read failure must not leave it unhandled
+      const checked = opts.integrityCheck === false ? Promise.resolve([]) : integrityProblems(tmp);
+      synced.catch(() => {}); // both are awaited below, after the re-read
+      checked.catch(() => {});
       const onDisk = await hashDbFile(fh, result.pageSize, result.dbPages);
       const size = (await fh.stat()).size;
       await synced;
+      const problems = await checked;
       if (onDisk.value !== result.checksum || size !== result.dbPages * result.pageSize) {
         throw new ChecksumMismatchError(`the restored file does not match the recorded checksum after txid ${result.txid}`, {
           hint: 'the disk under the output may be failing; restore elsewhere',
         });
       }
+      if (problems.length) {
+        throw new IntegrityError(`PRAGMA integrity_check failed for the database restored for ${out}: ${problems.slice(0, 3).join('; ')}`, {
+          hint: 'restore an earlier point, or from another destination, and report this',
+        });
+      }
     } finally {
+      // Closed only after integrity_check: closing any descriptor of a file drops the process's SQLite locks on it.
       await fh.close();
     }
-    if (opts.integrityCheck !== false) await integrityCheck(tmp, out);
     if (opts.force) for (const p of [`${out}-wal`, `${out}-shm`]) await unlink(p).catch(() => {});
     await rename(tmp, out);
     await fsyncDir(dir);
@@ -105,18 +117,12 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
   }
 }
 
-async function integrityCheck(path: string, output: string): Promise<void> {
-  const { default: Database } = await import('better-sqlite3');
-  const db = new Database(path, { fileMustExist: true });
-  try {
-    const rows = db.pragma('integrity_check') as { integrity_check: string }[];
-    const bad = rows.map((r) => r.integrity_check).filter((s) => s !== 'ok');
-    if (bad.length) {
-      throw new IntegrityError(`PRAGMA integrity_check failed for the database restored for ${output}: ${bad.slice(0, 3).join('; ')}`, {
-        hint: 'restore an earlier point, or from another destination, and report this',
-      });
-    }
-  } finally {
-    db.close();
-  }
+/** Runs PRAGMA integrity_check on `path` in a worker thread; resolves with the problems it reported. */
+function integrityProblems(path: string): Promise<string[]> {
+  const worker = new Worker(new URL('./integrity-worker.js', import.meta.url), { workerData: { path } });
+  return new Promise<string[]>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the integrity_check thread exited (code ${code}) without an answer`)));
+  });
 }

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { AgentProcess, restoreCli, sleep, writeConfig } from '../helpers/agent.js';
+import { AgentProcess, agentCli, restoreCli, sleep, writeConfig } from '../helpers/agent.js';
 import { filesContaining, filesUnder, restoreOk } from '../helpers/backups.js';
 import { fileSha256, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -149,6 +149,28 @@ test('without its newest snapshot the backup still restores exactly; without any
   assert.is(r.code, 1);
   assert.match(r.stderr, /no restorable backup/);
   assert.not.ok(existsSync(join(c.dir, 'again.db')));
+});
+
+test('a database already corrupt at the source restores bit-exact, but integrity_check stops it reaching the output', () => {
+  const dir = tempDir('corrupt-source');
+  const db = join(dir, 'app.db');
+  // The index is built ascending, then the schema is made to say descending: every row is "missing" from it.
+  sqliteCli(db, `PRAGMA journal_mode=WAL; CREATE TABLE t(x); CREATE INDEX i ON t(x);
+WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 200) INSERT INTO t SELECT hex(randomblob(20)) FROM n;
+PRAGMA writable_schema=ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX i ON t(x DESC)' WHERE name = 'i'; PRAGMA writable_schema=OFF;
+`);
+  const config = writeConfig(dir);
+  const once = agentCli(['--config', config, '--once']);
+  assert.is(once.code, 0, once.stderr);
+  const out = join(dir, 'restored.db');
+  const r = restoreCli('restore', '--config', config, '--output', out);
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /integrity_check failed .*missing from index i/);
+  assert.not.ok(existsSync(out), 'nothing at the output');
+  assert.equal(readdirSync(dir).filter((f) => f.includes('walcast-restore')), [], 'no temp file left');
+  // The same backup without the check: the checksum proof alone passes, and the copy is the source's pages.
+  restoreOk(config, out, '--no-integrity-check');
+  assert.is(fileSha256(out), pageExactImage(db).sha256, 'restored pages equal the source');
 });
 
 test('a wrong key fails clearly, naming the key id', () => {

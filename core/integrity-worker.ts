@@ -1,0 +1,15 @@
+/**
+ * Runs `PRAGMA integrity_check` on a restored file in a worker thread, so
+ * the restore re-reads and fsyncs the file meanwhile (see restore-file.ts).
+ * Answers with the problems SQLite reported (none: the file is sound).
+ */
+import Database from 'better-sqlite3';
+import { parentPort, workerData } from 'node:worker_threads';
+
+const db = new Database((workerData as { path: string }).path, { fileMustExist: true });
+try {
+  const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+  parentPort!.postMessage(rows.map((r) => r.integrity_check).filter((s) => s !== 'ok'));
+} finally {
+  db.close();
+}
