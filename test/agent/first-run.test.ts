@@ -5,6 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,15 @@ import { tempDir } from '../helpers/tmp.js';
 
 const test = suite('first run');
 const shipped = fileURLToPath(new URL('../../../agent.config.json', import.meta.url));
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+
+test("the README's commands run the built bins: npx walcast-agent and npx walcast-restore", () => {
+  for (const bin of ['walcast-agent', 'walcast-restore']) {
+    const r = spawnSync('npx', ['--no-install', bin, '--help'], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+    assert.is(r.status, 0, `${bin}: ${r.stderr}`);
+    assert.match(r.stdout, /Usage|usage/);
+  }
+});
 
 test('the shipped config with --init creates a key and a demo database and backs it up', () => {
   const dir = tempDir('first');
