@@ -8,7 +8,7 @@
  */
 import { lockPage, zeroPageHash } from './page-hash.js';
 
-/** Sentinel for "no hash recorded": real XXH3 values are never expected to be 0. */
+/** Sentinel for "no hash recorded": real XXH64 values are never expected to be 0. */
 const ABSENT = 0n;
 
 /** Incremental database checksum over a page-hash table. */
