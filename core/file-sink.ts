@@ -141,7 +141,7 @@ export function fileSink(fh: FileHandle): FileSink {
       size = -1;
       const one = buffers.length === 1 ? buffers[0]! : null;
       if (one && one.length >= LARGE_WRITE_BYTES) {
-        if (cached.size) await writeCache();
+        await writeCache(); // cached pages, and a half still in flight, land before it
         while (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
         if (failed) throw failed;
         const p: Promise<void> = writeFully(fh, one, offset).then(

@@ -73,27 +73,35 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
     try {
       const progress = opts.onProgress;
       const sink = fileSink(fh);
-      result = await replay(plan, opts.storage, opts.keyring, sink, progress ? { onProgress: (p) => progress({ ...p, totalBytes }) } : {});
+      try {
+        result = await replay(plan, opts.storage, opts.keyring, sink, progress ? { onProgress: (p) => progress({ ...p, totalBytes }) } : {});
+      } catch (err) {
+        // The page writer thread writes by descriptor: it must be done before the file is closed.
+        await sink.settle().catch(() => {});
+        throw err;
+      }
       await sink.settle();
       // The proofs run at once: the fsync, a re-read of the whole file
       // checked against the recorded checksum (the proof that it is
       // bit-exact), and SQLite's integrity_check on a worker thread. They
       // all see the same pages, and the disk works while both cores read.
-      const synced = fh.sync();
-      const checked = opts.integrityCheck === false ? Promise.resolve([]) : integrityProblems(tmp);
-      synced.catch(() => {}); // both are awaited below, after the re-read
-      checked.catch(() => {});
-      const onDisk = await hashDbFile(fh, result.pageSize, result.dbPages);
-      const size = (await fh.stat()).size;
-      await synced;
-      const problems = await checked;
-      if (onDisk.value !== result.checksum || size !== result.dbPages * result.pageSize) {
+      // All three are waited for, even when one fails, before the file is closed or removed.
+      const [hashed, synced, checked] = await Promise.allSettled([
+        hashDbFile(fh, result.pageSize, result.dbPages).then(async (sum) => ({ sum, size: (await fh.stat()).size })),
+        fh.sync(),
+        opts.integrityCheck === false ? Promise.resolve([]) : integrityProblems(tmp),
+      ]);
+      if (hashed.status === 'rejected') throw hashed.reason;
+      if (synced.status === 'rejected') throw synced.reason;
+      const { sum, size } = hashed.value;
+      if (sum.value !== result.checksum || size !== result.dbPages * result.pageSize) {
         throw new ChecksumMismatchError(`the restored file does not match the recorded checksum after txid ${result.txid}`, {
           hint: 'the disk under the output may be failing; restore elsewhere',
         });
       }
-      if (problems.length) {
-        throw new IntegrityError(`PRAGMA integrity_check failed for the database restored for ${out}: ${problems.slice(0, 3).join('; ')}`, {
+      if (checked.status === 'rejected') throw checked.reason;
+      if (checked.value.length) {
+        throw new IntegrityError(`PRAGMA integrity_check failed for the database restored for ${out}: ${checked.value.slice(0, 3).join('; ')}`, {
           hint: 'restore an earlier point, or from another destination, and report this',
         });
       }
