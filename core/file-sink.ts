@@ -12,16 +12,14 @@
  * cache is written out before any large write and before a resize, so
  * writes land in order, and memory stays bounded.
  *
- * Every so many bytes a datasync starts in the background. Without it the
- * kernel keeps a whole restore dirty in memory (far below its writeback
- * thresholds on a large machine) and the disk only starts at the final
- * fsync; with it the disk writes while later pages are still being
- * decoded, and the final fsync has little left to do.
+ * Every so many bytes a datasync starts in the background (writeback.ts), so
+ * the disk writes while later pages are still being decoded.
  */
 import { ftruncateSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { PageWriter } from './page-writer.js';
 import type { PageSink } from './replay.js';
+import { Writeback, writeFully } from './writeback.js';
 
 /** Writes at least this large bypass the cache and go through the thread pool. */
 const LARGE_WRITE_BYTES = 256 << 10;
@@ -66,26 +64,17 @@ export function fileSink(fh: FileHandle): FileSink {
   let writer: PageWriter | null = null;
   /** Page number → its slot in the current half. */
   const cached = new Map<number, number>();
-  let unsynced = 0;
-  let syncing: Promise<void> | null = null;
-
-  const written = (bytes: number): void => {
-    unsynced += bytes;
-    if (unsynced < WRITEBACK_BYTES || syncing) return;
-    unsynced = 0;
-    // fsync reports an error once per open file: keep it, or the final fsync could miss it.
-    syncing = fh.datasync().then(
-      () => void (syncing = null),
-      (err: unknown) => {
-        syncing = null;
-        failed ??= err;
-      },
-    );
+  const writeback = new Writeback(fh, WRITEBACK_BYTES);
+  const written = (bytes: number): void => writeback.wrote(bytes);
+  /** Throws the first failure of a write or a background datasync. */
+  const check = (): void => {
+    const err = failed ?? writeback.error;
+    if (err) throw err;
   };
 
   const drain = async (): Promise<void> => {
     while (inFlight.size) await Promise.all(inFlight);
-    if (failed) throw failed;
+    check();
   };
 
   const newHalf = (): Half => {
@@ -111,14 +100,14 @@ export function fileSink(fh: FileHandle): FileSink {
     const next = halves[current];
     if (next?.busy) await next.busy;
     if (next) next.busy = null;
-    if (failed) throw failed;
+    check();
   };
 
   /** Writes out the whole cache and waits for it. */
   const writeCache = async (): Promise<void> => {
     await sendHalf();
     for (const h of halves) if (h.busy) await h.busy;
-    if (failed) throw failed;
+    check();
   };
 
   /** Caches a page; the current half must have room (`used < slots`) or hold it already. */
@@ -143,7 +132,7 @@ export function fileSink(fh: FileHandle): FileSink {
       if (one && one.length >= LARGE_WRITE_BYTES) {
         await writeCache(); // cached pages, and a half still in flight, land before it
         while (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
-        if (failed) throw failed;
+        check();
         const p: Promise<void> = writeFully(fh, one, offset).then(
           () => {
             inFlight.delete(p);
@@ -183,16 +172,12 @@ export function fileSink(fh: FileHandle): FileSink {
       try {
         await writeCache();
         await drain();
-        while (syncing) await syncing;
-        if (failed) throw failed;
+        check();
+        await writeback.settle();
       } finally {
         await writer?.close();
         writer = null;
       }
     },
   };
-}
-
-async function writeFully(fh: FileHandle, buf: Uint8Array, offset: number): Promise<void> {
-  for (let done = 0; done < buf.length; ) done += (await fh.write(buf, done, buf.length - done, offset + done)).bytesWritten;
 }

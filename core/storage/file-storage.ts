@@ -8,9 +8,12 @@ import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promis
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
+import { Writeback, writeFully } from '../writeback.js';
 import type { ObjectInfo, PutOptions, Storage } from './storage.js';
 
 const TMP_SUFFIX = '.walcast-tmp';
+/** A large object is datasynced in the background every this many bytes (writeback.ts). */
+const WRITEBACK_BYTES = 8 << 20;
 
 /** Stores objects as files under `root`. */
 export class FileStorage implements Storage {
@@ -28,8 +31,23 @@ export class FileStorage implements Storage {
       await mkdirDurable(dirname(path), this.root);
       const fh = await open(tmp, 'wx', 0o640);
       try {
-        if (Buffer.isBuffer(body)) await fh.writeFile(body);
-        else for await (const chunk of body) await fh.write(chunk as Buffer);
+        if (Buffer.isBuffer(body)) {
+          await writeFully(fh, body, 0);
+        } else {
+          const writeback = new Writeback(fh, WRITEBACK_BYTES);
+          let offset = 0;
+          try {
+            for await (const chunk of body as AsyncIterable<Buffer>) {
+              await writeFully(fh, chunk, offset);
+              offset += chunk.length;
+              writeback.wrote(chunk.length);
+            }
+          } catch (err) {
+            await writeback.settle().catch(() => {}); // the body's failure is the one to report
+            throw err;
+          }
+          await writeback.settle();
+        }
         await fh.sync();
       } finally {
         await fh.close();
