@@ -6,6 +6,7 @@
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { DatabaseError, NotWalModeError } from '../core/errors.js';
+import { halves, readAhead, type Span } from '../core/read-ahead.js';
 import { readDbHeader, type DbHeader } from '../core/sqlite-file.js';
 import { WAL_FRAME_HEADER_SIZE, frameOffset, type WalHeader } from '../core/wal-format.js';
 import { readWalHeader, scanWal, type ScanResult, type WalPosition } from '../core/wal-scanner.js';
@@ -23,7 +24,7 @@ export class WalTailer {
   private walFh: FileHandle | null = null;
   private dbIno = 0;
   private walIno = 0;
-  /** Read buffer shared by observe() and readFrames(), which the replicator never runs at once. */
+  /** Read buffer shared by observe() and readFrames(), which the replicator never runs at once; each reads into its two halves in turn (read-ahead.ts). */
   private readonly scratch = Buffer.allocUnsafeSlow(READ_BYTES + 65536 + 24);
   readonly walPath: string;
 
@@ -123,21 +124,24 @@ export class WalTailer {
     const fh = await this.wal();
     if (!fh) throw new Error('WAL vanished while reading frames');
     const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
-    const per = Math.max(1, Math.floor(this.scratch.length / frameSize));
-    const buf = this.scratch;
-    let i = 0;
-    while (i < count) {
-      const first = frames[i]!;
-      let j = i;
-      while (j + 1 < count && frames[j + 1]! - first < per) j++;
-      const span = frames[j]! - first + 1;
-      const { bytesRead } = await fh.read(buf, 0, span * frameSize, frameOffset(first, pageSize));
-      if (bytesRead < span * frameSize) throw new Error(`WAL shrank while reading frames ${first}..${frames[j]}`);
-      for (let k = i; k <= j; k++) {
-        const o = (frames[k]! - first) * frameSize;
-        await each(k, buf.subarray(o, o + WAL_FRAME_HEADER_SIZE), buf.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize));
+    const buffers = halves(this.scratch, frameSize)!;
+    const per = buffers[0].length / frameSize;
+    // Stretches of nearby frames (frames[from..to]), each read while the one before is handed out.
+    function* stretches(): Iterator<Span & { from: number; to: number }> {
+      for (let i = 0; i < count; ) {
+        let j = i;
+        while (j + 1 < count && frames[j + 1]! - frames[i]! < per) j++;
+        yield { position: frameOffset(frames[i]!, pageSize), bytes: (frames[j]! - frames[i]! + 1) * frameSize, from: i, to: j };
+        i = j + 1;
       }
-      i = j + 1;
+    }
+    for await (const { span, bytes } of readAhead(fh, stretches(), buffers)) {
+      const first = frames[span.from]!;
+      if (bytes.length < span.bytes) throw new Error(`WAL shrank while reading frames ${first}..${frames[span.to]}`);
+      for (let k = span.from; k <= span.to; k++) {
+        const o = (frames[k]! - first) * frameSize;
+        await each(k, bytes.subarray(o, o + WAL_FRAME_HEADER_SIZE), bytes.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize));
+      }
     }
   }
 

@@ -8,6 +8,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { pageHash } from './page-hash.js';
+import { halves, readAhead, type Span } from './read-ahead.js';
 import { walChecksumInto } from './wal-checksum.js';
 import {
   WAL_FRAME_HEADER_SIZE,
@@ -119,10 +120,11 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   const hashPages = opts.hashPages ?? true;
   const ps = from.pageSize;
   const frameSize = WAL_FRAME_HEADER_SIZE + ps;
-  const scratch = opts.scratch && opts.scratch.length >= frameSize && opts.scratch.byteOffset % 8 === 0 ? opts.scratch : null;
-  const perRead = Math.max(1, Math.floor((scratch?.length ?? READ_BYTES) / frameSize));
-  const buf = scratch ?? Buffer.allocUnsafeSlow(perRead * frameSize);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const scratch = opts.scratch && opts.scratch.length >= 2 * frameSize && opts.scratch.byteOffset % 8 === 0 ? opts.scratch : null;
+  // A frame is 24 bytes plus a power of two, so each half is 8-byte aligned.
+  const buffers = halves(scratch ?? Buffer.allocUnsafeSlow(Math.max(2 * frameSize, READ_BYTES)), frameSize)!;
+  const perRead = buffers[0].length / frameSize;
+  const views = new Map(buffers.map((b) => [b.byteOffset, new DataView(b.buffer, b.byteOffset, b.length)]));
   const state = new Uint32Array([from.checksum1, from.checksum2]);
 
   let pgnos: Uint32Array = new Uint32Array(256);
@@ -134,16 +136,19 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   let committed = { frame: from.frame, c1: from.checksum1, c2: from.checksum2, count: 0 };
   const lastFrame = opts.lastFrame ?? Infinity;
 
-  scan: for (;;) {
+  // Block k holds frames from.frame + 1 + k * perRead onwards; each is read while the one before is checked.
+  function* blocks(): Iterator<Span> {
+    for (let f = from.frame; f < lastFrame; f += perRead) yield { position: frameOffset(f + 1, ps), bytes: Math.min(perRead, lastFrame - f) * frameSize };
+  }
+  scan: for await (const { bytes: got } of readAhead(fh, blocks(), buffers)) {
     const want = Math.min(perRead, lastFrame - frame);
-    if (want <= 0) break;
-    const { bytesRead } = await fh.read(buf, 0, want * frameSize, frameOffset(frame + 1, ps));
-    const n = Math.floor(bytesRead / frameSize);
+    const n = Math.floor(got.length / frameSize);
+    const dv = views.get(got.byteOffset)!;
     for (let j = 0; j < n; j++) {
       const o = j * frameSize;
       if (dv.getUint32(o + 8) !== from.salt1 || dv.getUint32(o + 12) !== from.salt2) break scan;
-      walChecksumInto(buf.subarray(o, o + 8), from.bigEndian, state);
-      walChecksumInto(buf.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize), from.bigEndian, state);
+      walChecksumInto(got.subarray(o, o + 8), from.bigEndian, state);
+      walChecksumInto(got.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize), from.bigEndian, state);
       if (state[0] !== dv.getUint32(o + 16) || state[1] !== dv.getUint32(o + 20)) break scan;
       frame++;
       if (count === pgnos.length) {
@@ -155,7 +160,7 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
       pgnos[count] = pgno;
       sums[2 * count] = state[0]!;
       sums[2 * count + 1] = state[1]!;
-      if (hashPages) hashes[count] = pageHash(pgno, buf.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize));
+      if (hashPages) hashes[count] = pageHash(pgno, got.subarray(o + WAL_FRAME_HEADER_SIZE, o + frameSize));
       count++;
       const commitSize = dv.getUint32(o + 4);
       if (commitSize !== 0) {
