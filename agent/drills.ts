@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../core/config.js';
+import { RESTORE_NODE_FLAGS } from '../core/node-flags.js';
 import type { Logger } from './logger.js';
 
 /** Outcome of one drill. */
@@ -27,7 +28,7 @@ const RESTORE_CLI = fileURLToPath(new URL('../restore-tool/cli.js', import.meta.
 export async function runDrill(config: Readonly<AgentConfig>, db: string): Promise<DrillResult> {
   const dir = await mkdtemp(join(tmpdir(), 'walcast-drill-'));
   const started = performance.now();
-  const args = [RESTORE_CLI, 'restore', '--config', config.file, '--db', db, '--output', join(dir, `${db}.db`), '--json'];
+  const args = [...RESTORE_NODE_FLAGS, RESTORE_CLI, 'restore', '--config', config.file, '--db', db, '--output', join(dir, `${db}.db`), '--json'];
   if (config.drills.destination) args.push('--destination', config.drills.destination);
   try {
     const out = await new Promise<string>((resolve, reject) =>

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 /**
  * walcast-restore: parse the subcommand, dispatch, print errors once.
  */

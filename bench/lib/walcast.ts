@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.js';
+import { RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
 import { generateKeyBase64, loadKeyring, type Keyring } from '../../core/keyring.js';
 import { AgentProcess } from '../../test/helpers/agent.js';
 import type { ScenarioContext } from './context.js';
@@ -95,7 +96,7 @@ export async function restoreWalcast(
   output: string,
   opts: { timestamp?: string; integrity?: boolean } = {},
 ): Promise<TimedRun & { result: RestoreJson }> {
-  const args = [RESTORE_CLI, 'restore', '--config', config, '--output', output, '--json'];
+  const args = [...RESTORE_NODE_FLAGS, RESTORE_CLI, 'restore', '--config', config, '--output', output, '--json'];
   if (opts.timestamp) args.push('--timestamp', opts.timestamp);
   if (opts.integrity === false) args.push('--no-integrity-check');
   const r = await runTimed(ctx, process.execPath, args);
