@@ -13,9 +13,14 @@
  *   --out DIR      where result JSON files go (default bench/results)
  *   --work DIR     scratch folder (default bench/.work)
  *   --keep         keep scratch files for inspection
+ *
+ * A scenario that names Node flags (Scenario.nodeFlags) runs in a child
+ * runner started with them, which writes its JSON and nothing else.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ScenarioContext } from './lib/context.js';
 import { AGENT_CLI, RESULTS_DIR, RESULTS_MD, WORK_DIR } from './lib/paths.js';
@@ -50,6 +55,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       work: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      child: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -82,6 +88,11 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   const started = Date.now();
   for (const s of chosen) {
+    const flags = s.nodeFlags ?? [];
+    if (!values.child && flags.length) {
+      results.push(await runInChild(s, flags, mode, outDir, workRoot, values.keep!));
+      continue;
+    }
     const ctx = new ScenarioContext(s.name, mode, join(workRoot, s.name));
     current = ctx;
     const t0 = Date.now();
@@ -114,6 +125,7 @@ async function main(): Promise<number> {
     ctx.log(`done in ${result.durationS} s → ${path}`);
   }
   if (!values.keep && !values.work) rmSync(workRoot, { recursive: true, force: true });
+  if (values.child) return results.some((r) => r.error) ? 1 : 0;
 
   const rows = results.flatMap((r) => (r.error ? [[r.scenario, 'FAILED (see JSON)', '', '', '', '', '']] : r.figures.map((f) => rowOf(r.scenario, f))));
   console.log(`\nwalcast bench, ${mode} mode, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
@@ -125,6 +137,18 @@ async function main(): Promise<number> {
     console.log(`\nwrote ${RESULTS_MD}`);
   }
   return results.some((r) => r.error) ? 1 : 0;
+}
+
+/** Runs one scenario in a child runner started with `flags`; returns the result it wrote. */
+async function runInChild(s: Scenario, flags: readonly string[], mode: Mode, outDir: string, workRoot: string, keep: boolean): Promise<ScenarioResult> {
+  const args = [...flags, fileURLToPath(import.meta.url), '--child', '--out', outDir, '--work', workRoot, ...(mode === 'full' ? [] : [`--${mode}`]), ...(keep ? ['--keep'] : []), s.name];
+  process.stderr.write(`[${s.name}] in a child process: node ${flags.join(' ')}\n`);
+  const path = join(outDir, `${s.name}.json`);
+  rmSync(path, { force: true });
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  if (!existsSync(path)) throw new Error(`the ${s.name} scenario's child runner exited (${code}) without writing ${path}`);
+  return JSON.parse(readFileSync(path, 'utf8')) as ScenarioResult;
 }
 
 // A Ctrl-C must not leave agents, Litestream or writers running.

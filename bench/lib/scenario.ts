@@ -8,6 +8,12 @@ export interface Scenario {
   name: string;
   /** One line on what it measures. */
   summary: string;
+  /**
+   * Node flags of the program an in-process scenario stands for (the agent's
+   * or the restore tool's, core/node-flags.ts); the runner runs the scenario
+   * in a child process started with them.
+   */
+  nodeFlags?: readonly string[];
   /** Measures and returns its figures; parameters and notes go into `ctx`. */
   run(ctx: ScenarioContext): Promise<Figure[]>;
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { compressSync } from 'lz4-napi';
 import { Layout, newGenerationId } from '../../core/layout.js';
 import { Keyring } from '../../core/keyring.js';
+import { AGENT_NODE_FLAGS } from '../../core/node-flags.js';
 import { FileStorage } from '../../core/storage/file-storage.js';
 import type { ScenarioContext } from '../lib/context.js';
 import { createEmptyDb } from '../lib/dbgen.js';
@@ -69,6 +70,7 @@ async function runCapture(ctx: ScenarioContext, dbPath: string, keyring: Keyring
 /** The capture scenario. */
 export const capture: Scenario = {
   name: 'capture',
+  nodeFlags: AGENT_NODE_FLAGS, // it stands for the agent's capture path
   summary: 'WAL bytes/s through observe → segment → LZ4 → AES-GCM → file, vs raw LZ4+AES-GCM',
   async run(ctx) {
     const walBytes = ctx.pick({ smoke: 8 * MiB, quick: 256 * MiB, full: 1024 * MiB });

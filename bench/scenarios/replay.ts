@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Keyring } from '../../core/keyring.js';
+import { RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
 import { Layout, newGenerationId } from '../../core/layout.js';
 import { prefetch } from '../../core/prefetch.js';
 import { fileSink } from '../../core/file-sink.js';
@@ -45,6 +46,7 @@ async function timeReplay(plan: ReplayPlan, storage: FileStorage, keyring: Keyri
 /** The replay scenario. */
 export const replayScenario: Scenario = {
   name: 'replay',
+  nodeFlags: RESTORE_NODE_FLAGS, // it stands for the restore tool
   summary: 'PITR page writes/s over a long segment chain (file sink, null sink) vs decode-only',
   async run(ctx: ScenarioContext) {
     const baseBytes = ctx.pick({ smoke: 4 * MiB, quick: 32 * MiB, full: 256 * MiB });
