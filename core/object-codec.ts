@@ -120,7 +120,8 @@ export class ObjectDecoder<H extends ObjectHeader> {
 
   /**
    * Reads the prefix and header of `object` from `source`, checks the magic
-   * and the header shape, and finds the key in `keyring`.
+   * and the header shape, and finds the key in `keyring`. With
+   * `hash: false` the whole-object SHA-256 is not computed.
    */
   static async open<H extends ObjectHeader>(
     source: ByteSource,
@@ -128,8 +129,9 @@ export class ObjectDecoder<H extends ObjectHeader> {
     keyring: Keyring,
     object: string,
     validate: (h: unknown, object: string) => H,
+    opts: { hash?: boolean } = {},
   ): Promise<ObjectDecoder<H>> {
-    const reader = new StreamReader(source);
+    const reader = new StreamReader(source, opts);
     const head = await reader.read(PREFIX_SIZE);
     if (head.length < PREFIX_SIZE) throw corrupt(object, 'is truncated before its header');
     if (head.toString('latin1', 0, 4) !== magic) throw corrupt(object, `does not start with "${magic}"`);
@@ -173,7 +175,7 @@ export class ObjectDecoder<H extends ObjectHeader> {
     return { sealed, final };
   }
 
-  /** SHA-256 (hex) of the whole object; valid once `chunks()` has finished. */
+  /** SHA-256 (hex) of the whole object; valid once `chunks()` has finished, when opened with hashing. */
   sha256(): string {
     return this.reader.digest();
   }

@@ -13,11 +13,13 @@ export class StreamReader {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private ended = false;
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | null;
   /** Bytes handed out so far. */
   consumed = 0;
 
-  constructor(source: ByteSource) {
+  /** `hash: false` skips the SHA-256 of the bytes read (then `digest()` throws). */
+  constructor(source: ByteSource, opts: { hash?: boolean } = {}) {
+    this.hash = opts.hash === false ? null : createHash('sha256');
     this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
   }
 
@@ -45,7 +47,7 @@ export class StreamReader {
     }
     this.pendingBytes -= take;
     this.consumed += take;
-    this.hash.update(out);
+    this.hash?.update(out);
     return out;
   }
 
@@ -72,6 +74,7 @@ export class StreamReader {
 
   /** SHA-256 (hex) of every byte read; call once, at the end. */
   digest(): string {
+    if (!this.hash) throw new Error('StreamReader: opened without hashing');
     return this.hash.digest('hex');
   }
 
