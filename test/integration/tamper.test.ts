@@ -112,6 +112,43 @@ test('a truncated segment is named by verify and restore', () => {
   expectFailure(c.config, c.dir, seg, /truncated/, txid);
 });
 
+test('a flipped byte late in a large commit stops the restore while pages are being written, leaving nothing', async () => {
+  const dir = tempDir('tamper-late');
+  const db = join(dir, 'app.db');
+  sqliteCli(db, `PRAGMA journal_mode=WAL; CREATE TABLE big(id INTEGER PRIMARY KEY, b BLOB);
+WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 6000) INSERT INTO big SELECT k, randomblob(3000) FROM n;
+`);
+  const config = writeConfig(dir);
+  const agent = await AgentProcess.start(config);
+  const before = Number(sqliteCli(db, 'SELECT count(*) FROM big;\n').trim());
+  // One commit rewriting about 6000 pages: more than one half of the restore's page cache (2048 pages),
+  // so the page writer thread is writing the first half when the last chunk fails.
+  sqliteCli(db, 'PRAGMA busy_timeout=5000; UPDATE big SET b = randomblob(3000);\n');
+  const replica = join(dir, 'replica');
+  const largest = (): string | undefined => objects(replica, 'seg').sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  for (let t = 0; t < 300 && !(largest() && statSync(largest()!).size > 8 << 20); t++) await sleep(100); // objects appear whole (renamed into place)
+  assert.is(await agent.stop(), 0);
+  const seg = largest()!;
+  assert.ok(seg, 'the large commit was uploaded');
+  assert.ok(statSync(seg).size > 8 << 20, `the large commit's segment spans many chunks (${statSync(seg).size} bytes)`);
+  const fd = openSync(seg, 'r+');
+  const pos = statSync(seg).size - 30; // inside the last chunk
+  const b = readFileSync(seg)[pos]!;
+  writeSync(fd, Buffer.of(b ^ 0x04), 0, 1, pos);
+  closeSync(fd);
+  const out = join(dir, 'restored.db');
+  const r = restoreCli('restore', '--config', config, '--output', out);
+  assert.is(r.code, 1, `restore fails with an error, not a hang or a crash:\n${r.stdout}${r.stderr}`);
+  assert.ok(r.stderr.includes(relative(replica, seg)), `restore names the object:\n${r.stderr}`);
+  assert.match(r.stderr, /fails authentication/);
+  assert.not.ok(existsSync(out), 'nothing at the output path');
+  assert.equal(readdirSync(dir).filter((f) => f.includes('restored')), [], 'no temp file left beside it');
+  // The point before the damaged segment still restores.
+  const minTxid = parseInt(seg.slice(-37, -21), 16);
+  restoreOk(config, out, '--txid', String(minTxid - 1));
+  assert.is(Number(sqliteCli(out, 'SELECT count(*) FROM big;\n').trim()), before);
+});
+
 test('a deleted segment is reported as a gap, naming the txids and the next object', () => {
   const c = copyBackup();
   const segs = objects(c.replica, 'seg');
