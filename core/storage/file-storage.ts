@@ -15,6 +15,11 @@ const TMP_SUFFIX = '.walcast-tmp';
 /** A large object is datasynced in the background every this many bytes (writeback.ts). */
 const WRITEBACK_BYTES = 8 << 20;
 
+/** A failure of a put's body stream, told apart from the file system's own. */
+class BodyFailure {
+  constructor(readonly cause: unknown) {}
+}
+
 /** Stores objects as files under `root`. */
 export class FileStorage implements Storage {
   readonly description: string;
@@ -35,15 +40,19 @@ export class FileStorage implements Storage {
           await writeFully(fh, body, 0);
         } else {
           const writeback = new Writeback(fh, WRITEBACK_BYTES);
+          const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
           let offset = 0;
           try {
-            for await (const chunk of body as AsyncIterable<Buffer>) {
-              await writeFully(fh, chunk, offset);
-              offset += chunk.length;
-              writeback.wrote(chunk.length);
+            for (;;) {
+              const next = await chunks.next().catch((err: unknown) => Promise.reject(new BodyFailure(err)));
+              if (next.done) break;
+              await writeFully(fh, next.value, offset);
+              offset += next.value.length;
+              writeback.wrote(next.value.length);
             }
           } catch (err) {
-            await writeback.settle().catch(() => {}); // the body's failure is the one to report
+            await chunks.return?.().catch(() => {});
+            await writeback.settle().catch(() => {}); // the first failure is the one to report
             throw err;
           }
           await writeback.settle();
@@ -67,6 +76,7 @@ export class FileStorage implements Storage {
       await fsyncDir(dirname(path));
     } catch (err) {
       await unlink(tmp).catch(() => {});
+      if (err instanceof BodyFailure) throw err.cause; // the caller's stream failed, not the folder
       throw this.wrap(err, `put ${key}`);
     }
   }

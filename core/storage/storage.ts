@@ -13,7 +13,9 @@
  * - `delete` of missing keys is not an error.
  * - No key is ever a folder of another (`a/b` and `a/b/c` never both exist),
  *   so a backend may map keys onto a file tree.
- * - Failures are `StorageError`s marked transient (retry may help) or not.
+ * - Failures are `StorageError`s marked transient (retry may help) or not;
+ *   except that when a `put`'s body stream fails, the put rejects with that
+ *   stream's own error (it is the caller's failure, not the store's).
  */
 import type { Readable } from 'node:stream';
 

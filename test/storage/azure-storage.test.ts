@@ -42,7 +42,6 @@ storageConformance('azure (Azurite)', {
     await server();
   },
   make: async () => new AzureStorage(await config(await freshContainer())),
-  bodyErrors: 'as-is',
 });
 
 const test = suite('azure storage (Azurite)');

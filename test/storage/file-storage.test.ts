@@ -5,7 +5,6 @@ import { tempDir } from '../helpers/tmp.js';
 
 storageConformance('file', {
   make: async () => new FileStorage(tempDir('fs')),
-  bodyErrors: 'wrapped',
 });
 
 // File-specific: a failed put leaves no temp file behind.
