@@ -66,9 +66,11 @@ export interface CommitRecord {
 /**
  * Header of a segment object, as read. Body: for each commit, for each page:
  * u32 pgno ‖ page. On the wire `commits` is stored in columns to stay small
- * (a few bytes per commit; see segment.ts): `{ dbPages: uint[], baseMs,
- * offsetMs: uint[], frameCount: uint[], checksums: 8 bytes per commit }`,
- * the txid of commit i being `minTxid + i`.
+ * (about 11 bytes per commit; see segment.ts): `{ dbPagesDiff: int[], baseMs,
+ * msDiff: int[], frameCount: uint[], checksums: 8 bytes per commit }`, where
+ * the two diff columns hold each commit's database size and observed time
+ * minus the previous commit's (the first: minus 0 and minus baseMs), and
+ * the txid of commit i is `minTxid + i`.
  */
 export interface SegmentHeader extends EnvelopeFields {
   kind: 'segment';

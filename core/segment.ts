@@ -150,11 +150,19 @@ export class SegmentReader {
 
 const EMPTY = Buffer.alloc(0);
 
-/** The commit records in columns, as stored in the header. */
+/**
+ * The commit records in columns, as stored in the header. The database size
+ * and the observed time are stored as differences from the commit before
+ * (the first from 0 and from `baseMs`): under load most are 0 or small, one
+ * msgpack byte each instead of two or three. Headers written before that
+ * hold absolute columns (`dbPages`, `offsetMs` from `baseMs`) and still read.
+ */
 interface WireCommits {
-  dbPages: number[];
+  dbPagesDiff?: number[];
+  msDiff?: number[];
+  dbPages?: number[];
+  offsetMs?: number[];
   baseMs: number;
-  offsetMs: number[];
   frameCount: number[];
   checksums: Uint8Array;
 }
@@ -164,12 +172,36 @@ function commitsToWire(commits: CommitRecord[]): WireCommits {
   const checksums = Buffer.allocUnsafe(8 * commits.length);
   commits.forEach((c, i) => checksums.write(c.checksum, 8 * i, 'hex'));
   return {
-    dbPages: commits.map((c) => c.dbPages),
+    dbPagesDiff: commits.map((c, i) => c.dbPages - (i ? commits[i - 1]!.dbPages : 0)),
     baseMs,
-    offsetMs: commits.map((c) => c.observedAtMs - baseMs),
+    msDiff: commits.map((c, i) => c.observedAtMs - (i ? commits[i - 1]!.observedAtMs : baseMs)),
     frameCount: commits.map((c) => c.frameCount),
     checksums,
   };
+}
+
+/** Running sums of `diffs` from `start`; null when an entry is not an integer. */
+function undiff(diffs: unknown[], start: number): number[] | null {
+  const out: number[] = [];
+  let v = start;
+  for (const d of diffs) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d)) return null;
+    out.push((v += d));
+  }
+  return out;
+}
+
+/** The absolute dbPages and observed-time columns of either wire form; null when malformed. */
+function absoluteColumns(w: WireCommits): { dbPages: unknown[]; observedAtMs: unknown[] } | null {
+  if (Array.isArray(w.dbPagesDiff) && Array.isArray(w.msDiff)) {
+    const dbPages = undiff(w.dbPagesDiff, 0);
+    const observedAtMs = undiff(w.msDiff, w.baseMs);
+    return dbPages && observedAtMs ? { dbPages, observedAtMs } : null;
+  }
+  if (Array.isArray(w.dbPages) && Array.isArray(w.offsetMs)) {
+    return { dbPages: w.dbPages, observedAtMs: w.offsetMs.map((o) => (typeof o === 'number' ? w.baseMs + o : o)) };
+  }
+  return null;
 }
 
 /** Checks the shape and internal consistency of a segment header, and reads its commit columns. */
@@ -182,16 +214,18 @@ export function validateSegmentHeader(raw: unknown, object: string): SegmentHead
   });
   const w = h.commits as WireCommits | undefined;
   if (typeof w !== 'object' || w === null) throw corrupt(object, 'has a malformed header (field commits)');
-  checkFields(w as unknown as Record<string, unknown>, object, { dbPages: 'array', baseMs: 'number', offsetMs: 'array', frameCount: 'array', checksums: 'bytes' });
-  const n = w.dbPages.length;
+  checkFields(w as unknown as Record<string, unknown>, object, { baseMs: 'number', frameCount: 'array', checksums: 'bytes' });
+  const cols = absoluteColumns(w);
+  if (!cols) throw corrupt(object, 'has a malformed header (field commits)');
+  const n = cols.dbPages.length;
   if (n === 0) throw corrupt(object, 'has no commits');
-  if (w.offsetMs.length !== n || w.frameCount.length !== n || w.checksums.length !== 8 * n) throw corrupt(object, 'has commit columns of different lengths');
+  if (cols.observedAtMs.length !== n || w.frameCount.length !== n || w.checksums.length !== 8 * n) throw corrupt(object, 'has commit columns of different lengths');
   const minTxid = h.minTxid as number;
   const sums = Buffer.from(w.checksums.buffer, w.checksums.byteOffset, w.checksums.length);
   const commits: CommitRecord[] = [];
   let frames = 0;
   for (let i = 0; i < n; i++) {
-    const c = { txid: minTxid + i, dbPages: w.dbPages[i]!, observedAtMs: w.baseMs + w.offsetMs[i]!, frameCount: w.frameCount[i]!, checksum: sums.toString('hex', 8 * i, 8 * i + 8) };
+    const c = { txid: minTxid + i, dbPages: cols.dbPages[i] as number, observedAtMs: cols.observedAtMs[i] as number, frameCount: w.frameCount[i]!, checksum: sums.toString('hex', 8 * i, 8 * i + 8) };
     checkFields(c as unknown as Record<string, unknown>, object, { dbPages: 'number', observedAtMs: 'number', frameCount: 'number' });
     frames += c.frameCount;
     commits.push(c);

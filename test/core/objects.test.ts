@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { rejects } from '../helpers/assert.js';
 import { randomBytes } from 'node:crypto';
 import { Keyring } from '../../core/keyring.js';
-import { SegmentEncoder, SegmentReader } from '../../core/segment.js';
+import { SegmentEncoder, SegmentReader, validateSegmentHeader } from '../../core/segment.js';
 import { SnapshotEncoder, SnapshotReader } from '../../core/snapshot.js';
 import { CorruptObjectError, KeyError, WrongKeyError } from '../../core/errors.js';
 import { ZERO_SHA256, type CommitRecord } from '../../core/object-format.js';
@@ -20,8 +20,8 @@ function page(seed: number): Buffer {
   return b;
 }
 
-async function encodeSegment(commits: { pages: number[]; dbPages: number }[]): Promise<Buffer> {
-  const records: CommitRecord[] = commits.map((c, i) => ({ txid: 5 + i, dbPages: c.dbPages, observedAtMs: 1000 + i, frameCount: c.pages.length, checksum: '0123456789abcdef' }));
+async function encodeSegment(commits: { pages: number[]; dbPages: number; observedAtMs?: number }[]): Promise<Buffer> {
+  const records: CommitRecord[] = commits.map((c, i) => ({ txid: 5 + i, dbPages: c.dbPages, observedAtMs: c.observedAtMs ?? 1000 + i, frameCount: c.pages.length, checksum: `0123456789abcd${i.toString(16).padStart(2, '0')}` }));
   const parts: Buffer[] = [];
   const enc = new SegmentEncoder({ db: 'app', generation: '0'.repeat(24), level: 0, pageSize: PS, commits: records, prevSha256: ZERO_SHA256 }, ring, (b) => void parts.push(...b));
   for (const c of commits) for (const p of c.pages) await enc.addPage(p, page(p));
@@ -47,14 +47,39 @@ async function readSegment(obj: Buffer, keyring = ring) {
 
 test('a segment round-trips its commits and pages, across many chunks', async () => {
   const big = Array.from({ length: 700 }, (_, i) => i + 1); // > 2 chunks at 4 KiB pages
-  const obj = await encodeSegment([{ pages: [1, 2], dbPages: 2 }, { pages: big, dbPages: 700 }, { pages: [3], dbPages: 700 }]);
+  // The database grows, then shrinks; the clock steps back between the last two commits.
+  const obj = await encodeSegment([{ pages: [1, 2], dbPages: 2 }, { pages: big, dbPages: 700, observedAtMs: 1_795_000_000_500 }, { pages: [3], dbPages: 650, observedAtMs: 1_795_000_000_480 }]);
   const { header, seen, sha } = await readSegment(obj);
   assert.is(header.minTxid, 5);
   assert.is(header.maxTxid, 7);
+  assert.equal(
+    header.commits.map((c) => [c.txid, c.dbPages, c.observedAtMs, c.frameCount, c.checksum]),
+    [[5, 2, 1000, 2, '0123456789abcd00'], [6, 700, 1_795_000_000_500, 700, '0123456789abcd01'], [7, 650, 1_795_000_000_480, 1, '0123456789abcd02']],
+  );
   assert.is(seen.length, 703);
   assert.ok(seen.every((s) => s.ok));
   assert.equal(seen.filter((s) => s.txid === 6).length, 700);
   assert.is(sha, createHash('sha256').update(obj).digest('hex'));
+});
+
+test('segment headers with absolute commit columns (the earlier form) still read; malformed columns do not', () => {
+  const base = {
+    kind: 'segment', db: 'app', generation: '0'.repeat(24), level: 0, minTxid: 5, maxTxid: 6, pageSize: PS, prevSha256: ZERO_SHA256,
+    bodyLength: 3 * (4 + PS), keyId: 'k1', salt: new Uint8Array(16), keyCheck: new Uint8Array(8), compression: 'lz4',
+  };
+  const checksums = Buffer.from('0123456789abcdeffedcba9876543210', 'hex');
+  const old = validateSegmentHeader({ ...base, commits: { dbPages: [10, 12], baseMs: 5000, offsetMs: [0, 7], frameCount: [1, 2], checksums } }, 'old');
+  assert.equal(old.commits.map((c) => [c.txid, c.dbPages, c.observedAtMs, c.frameCount, c.checksum]), [[5, 10, 5000, 1, '0123456789abcdef'], [6, 12, 5007, 2, 'fedcba9876543210']]);
+  const now = validateSegmentHeader({ ...base, commits: { dbPagesDiff: [10, 2], baseMs: 5000, msDiff: [0, 7], frameCount: [1, 2], checksums } }, 'new');
+  assert.equal(now.commits, old.commits);
+  for (const [what, commits] of [
+    ['a fractional diff', { dbPagesDiff: [10, 0.5], baseMs: 5000, msDiff: [0, 7], frameCount: [1, 2], checksums }],
+    ['a size below zero', { dbPagesDiff: [10, -11], baseMs: 5000, msDiff: [0, 7], frameCount: [1, 2], checksums }],
+    ['no size column', { baseMs: 5000, msDiff: [0, 7], frameCount: [1, 2], checksums }],
+    ['columns of different lengths', { dbPagesDiff: [10], baseMs: 5000, msDiff: [0, 7], frameCount: [1, 2], checksums }],
+  ] as const) {
+    assert.throws(() => validateSegmentHeader({ ...base, commits }, 'bad'), (e: unknown) => e instanceof CorruptObjectError && /object bad/.test((e as Error).message), what);
+  }
 });
 
 test('no plaintext of a page survives into the object', async () => {
