@@ -90,7 +90,19 @@ async function main(): Promise<number> {
   for (const s of chosen) {
     const flags = s.nodeFlags ?? [];
     if (!values.child && flags.length) {
-      results.push(await runInChild(s, flags, mode, outDir, workRoot, values.keep!));
+      const t0 = Date.now();
+      const fromChild = await runInChild(s, flags, mode, outDir, workRoot, values.keep!);
+      if (fromChild.result) {
+        results.push(fromChild.result);
+        continue;
+      }
+      // The child died before writing its JSON: record that, as for a scenario that threw.
+      const failed: ScenarioResult = {
+        scenario: s.name, mode, date: new Date().toISOString(), durationS: Math.round((Date.now() - t0) / 100) / 10, machine, versions: vers,
+        params: {}, figures: [], targets: [], notes: [], error: fromChild.error,
+      };
+      writeResult(outDir, failed);
+      results.push(failed);
       continue;
     }
     const ctx = new ScenarioContext(s.name, mode, join(workRoot, s.name));
@@ -139,16 +151,19 @@ async function main(): Promise<number> {
   return results.some((r) => r.error) ? 1 : 0;
 }
 
-/** Runs one scenario in a child runner started with `flags`; returns the result it wrote. */
-async function runInChild(s: Scenario, flags: readonly string[], mode: Mode, outDir: string, workRoot: string, keep: boolean): Promise<ScenarioResult> {
+/** Runs one scenario in a child runner started with `flags`; returns the result it wrote, or why there is none. */
+async function runInChild(s: Scenario, flags: readonly string[], mode: Mode, outDir: string, workRoot: string, keep: boolean): Promise<{ result?: ScenarioResult; error?: string }> {
   const args = [...flags, fileURLToPath(import.meta.url), '--child', '--out', outDir, '--work', workRoot, ...(mode === 'full' ? [] : [`--${mode}`]), ...(keep ? ['--keep'] : []), s.name];
   process.stderr.write(`[${s.name}] in a child process: node ${flags.join(' ')}\n`);
   const path = join(outDir, `${s.name}.json`);
   rmSync(path, { force: true });
   const child = spawn(process.execPath, args, { stdio: 'inherit' });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  if (!existsSync(path)) throw new Error(`the ${s.name} scenario's child runner exited (${code}) without writing ${path}`);
-  return JSON.parse(readFileSync(path, 'utf8')) as ScenarioResult;
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('exit', (c) => resolve(c));
+    child.on('error', () => resolve(null));
+  });
+  if (!existsSync(path)) return { error: `the child runner exited (${code}) without writing ${path}` };
+  return { result: JSON.parse(readFileSync(path, 'utf8')) as ScenarioResult };
 }
 
 // A Ctrl-C must not leave agents, Litestream or writers running.
