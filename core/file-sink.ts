@@ -65,7 +65,6 @@ export function fileSink(fh: FileHandle): FileSink {
   /** Page number → its slot in the current half. */
   const cached = new Map<number, number>();
   const writeback = new Writeback(fh, WRITEBACK_BYTES);
-  const written = (bytes: number): void => writeback.wrote(bytes);
   /** Throws the first failure of a write or a background datasync. */
   const check = (): void => {
     const err = failed ?? writeback.error;
@@ -90,7 +89,7 @@ export function fileSink(fh: FileHandle): FileSink {
       const bytes = used * pageSize;
       writer ??= new PageWriter(fd, pageSize);
       h.busy = writer.write(h.arena, h.pgnoBuffer, used).then(
-        () => written(bytes),
+        () => writeback.wrote(bytes),
         (err: unknown) => void (failed ??= err),
       );
       cached.clear();
@@ -136,7 +135,7 @@ export function fileSink(fh: FileHandle): FileSink {
         const p: Promise<void> = writeFully(fh, one, offset).then(
           () => {
             inFlight.delete(p);
-            written(one.length);
+            writeback.wrote(one.length);
           },
           (err: unknown) => {
             inFlight.delete(p);
@@ -172,7 +171,6 @@ export function fileSink(fh: FileHandle): FileSink {
       try {
         await writeCache();
         await drain();
-        check();
         await writeback.settle();
       } finally {
         await writer?.close();

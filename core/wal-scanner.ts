@@ -124,7 +124,6 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   // A frame is 24 bytes plus a power of two, so each half is 8-byte aligned.
   const buffers = halves(scratch ?? Buffer.allocUnsafeSlow(Math.max(2 * frameSize, READ_BYTES)), frameSize)!;
   const perRead = buffers[0].length / frameSize;
-  const views = new Map(buffers.map((b) => [b.byteOffset, new DataView(b.buffer, b.byteOffset, b.length)]));
   const state = new Uint32Array([from.checksum1, from.checksum2]);
 
   let pgnos: Uint32Array = new Uint32Array(256);
@@ -143,7 +142,7 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   scan: for await (const { bytes: got } of readAhead(fh, blocks(), buffers)) {
     const want = Math.min(perRead, lastFrame - frame);
     const n = Math.floor(got.length / frameSize);
-    const dv = views.get(got.byteOffset)!;
+    const dv = new DataView(got.buffer, got.byteOffset, got.length);
     for (let j = 0; j < n; j++) {
       const o = j * frameSize;
       if (dv.getUint32(o + 8) !== from.salt1 || dv.getUint32(o + 12) !== from.salt2) break scan;
