@@ -21,6 +21,9 @@ import { planRestore } from './restore-plan.js';
 import { fsyncDir } from './storage/file-storage.js';
 import type { Storage } from './storage/storage.js';
 
+/** What to do when integrity_check fails or cannot run. */
+const INTEGRITY_HINT = 'restore an earlier point, or from another destination, and report this';
+
 /** Options of `restoreToFile`. */
 export interface RestoreOptions {
   storage: Storage;
@@ -99,10 +102,15 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
           hint: 'the disk under the output may be failing; restore elsewhere',
         });
       }
-      if (checked.status === 'rejected') throw checked.reason;
+      if (checked.status === 'rejected') {
+        const why = checked.reason instanceof Error ? checked.reason.message : String(checked.reason);
+        throw new IntegrityError(`PRAGMA integrity_check could not run on the database restored for ${out}: ${why}`, {
+          hint: INTEGRITY_HINT,
+        });
+      }
       if (checked.value.length) {
         throw new IntegrityError(`PRAGMA integrity_check failed for the database restored for ${out}: ${checked.value.slice(0, 3).join('; ')}`, {
-          hint: 'restore an earlier point, or from another destination, and report this',
+          hint: INTEGRITY_HINT,
         });
       }
     } finally {
