@@ -87,27 +87,35 @@ async function main(): Promise<number> {
 
   const results: ScenarioResult[] = [];
   const started = Date.now();
+  /** Writes a scenario's result JSON and keeps it for the table; returns where it went. */
+  const record = (s: Scenario, t0: number, r: Pick<ScenarioResult, 'params' | 'figures' | 'notes' | 'error'>): string => {
+    const result: ScenarioResult = {
+      scenario: s.name,
+      mode,
+      date: new Date().toISOString(),
+      durationS: Math.round((Date.now() - t0) / 100) / 10,
+      machine,
+      versions: vers,
+      params: r.params,
+      figures: r.figures,
+      targets: targetsOf(r.figures),
+      notes: r.notes,
+      ...(r.error ? { error: r.error } : {}),
+    };
+    results.push(result);
+    return writeResult(outDir, result);
+  };
   for (const s of chosen) {
+    const t0 = Date.now();
     const flags = s.nodeFlags ?? [];
     if (!values.child && flags.length) {
-      const t0 = Date.now();
       const fromChild = await runInChild(s, flags, mode, outDir, workRoot, values.keep!);
-      if (fromChild.result) {
-        results.push(fromChild.result);
-        continue;
-      }
-      // The child died before writing its JSON: record that, as for a scenario that threw.
-      const failed: ScenarioResult = {
-        scenario: s.name, mode, date: new Date().toISOString(), durationS: Math.round((Date.now() - t0) / 100) / 10, machine, versions: vers,
-        params: {}, figures: [], targets: [], notes: [], error: fromChild.error,
-      };
-      writeResult(outDir, failed);
-      results.push(failed);
+      if (fromChild.result) results.push(fromChild.result);
+      else record(s, t0, { params: {}, figures: [], notes: [], error: fromChild.error }); // it died before writing its JSON
       continue;
     }
     const ctx = new ScenarioContext(s.name, mode, join(workRoot, s.name));
     current = ctx;
-    const t0 = Date.now();
     let figures: ScenarioResult['figures'] = [];
     let error: string | undefined;
     try {
@@ -119,22 +127,8 @@ async function main(): Promise<number> {
       await ctx.cleanup(values.keep);
       current = null;
     }
-    const result: ScenarioResult = {
-      scenario: s.name,
-      mode,
-      date: new Date().toISOString(),
-      durationS: Math.round((Date.now() - t0) / 100) / 10,
-      machine,
-      versions: vers,
-      params: ctx.params,
-      figures,
-      targets: targetsOf(figures),
-      notes: ctx.notes,
-      ...(error ? { error } : {}),
-    };
-    const path = writeResult(outDir, result);
-    results.push(result);
-    ctx.log(`done in ${result.durationS} s → ${path}`);
+    const path = record(s, t0, { params: ctx.params, figures, notes: ctx.notes, ...(error ? { error } : {}) });
+    ctx.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${path}`);
   }
   if (!values.keep && !values.work) rmSync(workRoot, { recursive: true, force: true });
   if (values.child) return results.some((r) => r.error) ? 1 : 0;
