@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { DbChecksum } from '../core/db-checksum.js';
 import { describeError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
+import { WAL_FRAME_HEADER_SIZE } from '../core/wal-format.js';
 import { headerPosition, positionHolds, type WalPosition } from '../core/wal-scanner.js';
 import type { Logger } from './logger.js';
 import { ReplicationSet } from './replication-set.js';
@@ -137,6 +138,10 @@ export class DbReplicator {
     if (this.pending.length && due) {
       // A due checkpoint stages this segment itself, behind its barrier: no extra object.
       if (!(await this.checkpointer.maybeRun())) await this.stage();
+    } else if (this.pending.length && this.backlogFull()) {
+      // A burst ships without waiting for the interval, and spends no token:
+      // the interval's regular segment still goes out on time.
+      await this.stage(false);
     }
     if (!this.pending.length && !this.capped) {
       await this.handOver();
@@ -144,8 +149,11 @@ export class DbReplicator {
       if (this.snapshots.due()) await this.snapshots.start();
     }
     if (this.capped) return 0;
-    if (this.pending.length) return Math.max(0, (1 - this.pacer.available()) * interval);
-    return this.deps.config.pollIntervalMs;
+    const poll = this.deps.config.pollIntervalMs;
+    if (!this.pending.length) return poll;
+    const untilDue = Math.max(0, (1 - this.pacer.available()) * interval);
+    // A burst is noticed by the poll as well: file-change events are only a hint.
+    return this.deps.config.syncWalBytes > 0 ? Math.min(untilDue, poll) : untilDue;
   }
 
   private onCycleError(err: unknown, message: string): void {
@@ -160,6 +168,12 @@ export class DbReplicator {
   /** True while a snapshot is being taken (no hand-over, no checkpoint meanwhile). */
   get snapshotActive(): boolean {
     return this.snapshots.active;
+  }
+
+  /** True when the commits waiting for the interval hold `syncWalBytes` of WAL or more. */
+  private backlogFull(): boolean {
+    const limit = this.deps.config.syncWalBytes;
+    return limit > 0 && this.pendingFrames * (this.state.pageSize + WAL_FRAME_HEADER_SIZE) >= limit;
   }
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */

@@ -1,0 +1,56 @@
+/**
+ * When segments ship: at most one per sync interval under steady load, but a
+ * burst of `syncWalBytes` of WAL ships at once, without waiting for the
+ * interval. The application is the sqlite3 CLI, a separate process.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { AgentProcess, sleep, writeConfig } from '../helpers/agent.js';
+import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
+import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const test = suite('pacing');
+
+const insert = (db: string, rows: number, tag: string) =>
+  sqliteCli(db, `PRAGMA busy_timeout=5000; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ${rows}) INSERT INTO t(v, b) SELECT '${tag}-' || i, randomblob(300) FROM s;\n`);
+
+test('a burst of syncWalBytes ships before the sync interval ends; small commits wait for it', async () => {
+  const dir = tempDir('pacing');
+  const db = join(dir, 'app.db');
+  sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, b BLOB);\n');
+  // A minute-long interval: within this test, only the burst rule can ship the later commits.
+  const config = writeConfig(dir, { overrides: { syncIntervalMs: 60_000, syncWalBytes: 256 << 10 } });
+  const agent = await AgentProcess.start(config);
+  try {
+    await burstShips(dir, db, config);
+    assert.is(await agent.stop(), 0);
+  } finally {
+    if (agent.child.exitCode === null) await agent.kill();
+  }
+});
+
+async function burstShips(dir: string, db: string, config: string): Promise<void> {
+  // The bucket lets a couple of segments out after a quiet spell; spend it on small commits.
+  for (let i = 0; i < 4; i++) {
+    insert(db, 1, `small${i}`);
+    await sleep(400);
+  }
+  const before = (await timeline(config)).commits.length;
+  insert(db, 1, 'waiting');
+  await sleep(1500);
+  assert.is((await timeline(config)).commits.length, before, 'a small commit waits for the interval');
+  assert.ok(before < 5, `the bucket let only some small commits out (${before})`);
+
+  insert(db, 2000, 'burst'); // about 700 KiB of WAL
+  const img = pageExactImage(db);
+  const ref = { sha256: img.sha256, logical: logicalHash(img.path) };
+  await sleep(1500);
+  const out = join(dir, 'out.db');
+  restoreOk(config, out);
+  assertSameDatabase(out, ref, 'the state after the burst, restored while the interval still runs');
+  assert.is((await timeline(config)).commits.length, 6, 'every commit shipped with the burst (4 small, the waiting one, the burst)');
+}
+
+test.run();
