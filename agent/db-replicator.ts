@@ -123,6 +123,7 @@ export class DbReplicator {
    * read over, checkpoint, snapshot. Returns how long to wait before the next.
    */
   async cycle(force: boolean): Promise<number> {
+    this.watcher?.arm();
     const replaced = await this.tailer.replaced();
     if (replaced) {
       await this.reopen();

@@ -21,7 +21,7 @@ import { restoreWalcast, startAgent, stopAgent, writeAgentConfig } from '../lib/
 import { startWriter, writerSpec, type PhaseSpec } from '../lib/writer.js';
 
 /** The dependencies the agent loads, as the issue lists them. */
-const DEPENDENCIES = ['better-sqlite3', 'lz4-napi', 'msgpackr', 'pino', 'prom-client', 'p-queue', 'chokidar', 'zod', '@node-rs/xxhash'];
+const DEPENDENCIES = ['better-sqlite3', 'lz4-napi', 'msgpackr', 'pino', 'prom-client', 'p-queue', 'zod', '@node-rs/xxhash'];
 
 /** Peak RSS (MiB) of a Node process that imports the dependencies and stays up a moment. */
 async function importOnlyRss(ctx: ScenarioContext): Promise<number | null> {

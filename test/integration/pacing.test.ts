@@ -1,7 +1,8 @@
 /**
  * When segments ship: at most one per sync interval under steady load, but a
  * burst of `syncWalBytes` of WAL ships at once, without waiting for the
- * interval. The application is the sqlite3 CLI, a separate process.
+ * interval or the poll. The application is the sqlite3 CLI, a separate
+ * process.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -21,7 +22,9 @@ test('a burst of syncWalBytes ships before the sync interval ends; small commits
   const db = join(dir, 'app.db');
   sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, b BLOB);\n');
   // A minute-long interval: within this test, only the burst rule can ship the later commits.
-  const config = writeConfig(dir, { overrides: { syncIntervalMs: 60_000, syncWalBytes: 256 << 10 } });
+  // A minute-long poll too: only file-change events can notice them, and the
+  // CLI opens, writes and closes the database in a few milliseconds.
+  const config = writeConfig(dir, { overrides: { syncIntervalMs: 60_000, pollIntervalMs: 60_000, syncWalBytes: 256 << 10 } });
   const agent = await AgentProcess.start(config);
   try {
     await burstShips(dir, db, config);
