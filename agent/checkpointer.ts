@@ -85,9 +85,13 @@ export class Checkpointer {
     // interval's segment (that would double the lag).
     let regularStaged = false;
     try {
-      if (r.pendingFrameCount > MERGE_FRAMES) {
-        if (!(await r.stage())) return false;
-        regularStaged = true;
+      // A backlog, or a read left behind by bursts (staged without moving it):
+      // either would leave the barrier much to copy.
+      if (r.pendingFrameCount > MERGE_FRAMES || r.framesPastRead > MERGE_FRAMES) {
+        if (r.pendingFrameCount > 0) {
+          if (!(await r.stage())) return false;
+          regularStaged = true;
+        }
         // Each lock-free round copies back what the previous one left; writes
         // go on meanwhile, so a few rounds leave the barrier little to do.
         for (let round = 0; round < 3; round++) {

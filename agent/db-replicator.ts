@@ -62,6 +62,8 @@ export class DbReplicator {
   private pendingFrames = 0;
   cursor: WalPosition | null = null;
   private capped = false;
+  /** Where the cursor stood when the read last moved forward. */
+  private handedAt: { salt1: number; frame: number } | null = null;
   private readonly pacer: Pacer;
   private readonly fences: Fences;
   stagingFull = false;
@@ -136,15 +138,19 @@ export class DbReplicator {
     if (!this.sum) return 0;
     const interval = this.deps.config.syncIntervalMs;
     const due = force || this.capped || this.pacer.available() >= 1;
+    const burst = this.pending.length > 0 && !due && this.backlogFull();
     if (this.pending.length && due) {
       // A due checkpoint stages this segment itself, behind its barrier: no extra object.
       if (!(await this.checkpointer.maybeRun())) await this.stage();
-    } else if (this.pending.length && this.backlogFull()) {
+    } else if (burst) {
       // A burst ships without waiting for the interval, and spends no token:
       // the interval's regular segment still goes out on time.
       await this.stage(false);
     }
-    if (!this.pending.length && !this.capped) {
+    // The read moves on at the interval's pace, not each burst's: moving it
+    // lets the application's own checkpoints run in its commits, which costs
+    // a heavy writer; the agent's checkpoint catches up (checkpointer.ts).
+    if (!burst && !this.pending.length && !this.capped) {
       await this.handOver();
       if (this.pacer.available() >= 1) await this.checkpointer.maybeRun();
       if (this.snapshots.due()) await this.snapshots.start();
@@ -304,11 +310,19 @@ export class DbReplicator {
   async handOver(): Promise<void> {
     if (!this.read.sqlite || this.snapshots.active || this.pending.length || this.capped || this.readGap) return;
     await this.read.moveForward();
+    this.handedAt = this.cursor ? { salt1: this.cursor.salt1, frame: this.cursor.frame } : null;
   }
 
   /** Frames observed and not yet staged. */
   get pendingFrameCount(): number {
     return this.pendingFrames;
+  }
+
+  /** About how many observed frames the held read is behind (bursts stage without moving it). */
+  get framesPastRead(): number {
+    const c = this.cursor;
+    if (!c) return 0;
+    return this.handedAt && this.handedAt.salt1 === c.salt1 ? c.frame - this.handedAt.frame : c.frame;
   }
 
   /**

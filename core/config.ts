@@ -36,8 +36,8 @@ const configSchema = z.strictObject({
     keys: z.array(keySchema).min(1),
   }),
   syncIntervalMs: ms(10).default(1000),
-  /** A segment ships once this much committed WAL waits, before the interval ends; 0 = only by interval. */
-  syncWalBytes: z.number().int().refine((n) => n === 0 || n >= 64 << 10, 'use 0 (off) or at least 65536').default(8 << 20),
+  /** A segment ships once this much committed WAL waits, before the interval ends; 0 (default) = only by interval. */
+  syncWalBytes: z.number().int().refine((n) => n === 0 || n >= 64 << 10, 'use 0 (off) or at least 65536').default(0),
   snapshotIntervalMs: ms(1000).default(6 * 3600 * 1000),
   pollIntervalMs: ms(10).default(250),
   stagingDir: z.string().min(1).default('./.walcast'),

@@ -38,7 +38,7 @@ test('a valid config gets defaults, absolute paths and is frozen', () => {
   assert.is(c.databases[0]!.name, 'app');
   assert.is(c.databases[0]!.path, '/etc/walcast/app.db');
   assert.is(c.syncIntervalMs, 1000);
-  assert.is(c.syncWalBytes, 8 << 20);
+  assert.is(c.syncWalBytes, 0);
   assert.is(c.checkpoint.minPages, 1000);
   assert.equal(c.databases[0]!.replicationPolicy, 'all');
   assert.ok(Object.isFrozen(c.databases[0]));
