@@ -1,10 +1,12 @@
 /**
- * A sleep that another part of the agent can cut short. A wake that comes
- * while nobody sleeps is kept for the next sleep, which then ends at once:
- * a WAL change noticed during a capture cycle must not wait for the poll.
+ * A sleep that another part of the agent can cut short. Several may sleep on
+ * one alarm at once (the uploader's two lanes); a wake ends every sleep in
+ * progress. A wake that comes while nobody sleeps is kept for the next
+ * sleep, which then ends at once: a WAL change noticed during a capture
+ * cycle must not wait for the poll.
  */
 export class Alarm {
-  private ring: (() => void) | null = null;
+  private readonly sleepers = new Set<() => void>();
   private woken = false;
 
   /** Resolves after `ms`, or at once when `wake()` was called since the last sleep ended. */
@@ -14,18 +16,22 @@ export class Alarm {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const t = setTimeout(() => this.ring?.(), ms);
-      this.ring = () => {
+      const ring = (): void => {
         clearTimeout(t);
-        this.ring = null;
+        this.sleepers.delete(ring);
         resolve();
       };
+      const t = setTimeout(ring, ms);
+      this.sleepers.add(ring);
     });
   }
 
-  /** Ends the current sleep, or the next one if nobody sleeps now. */
+  /** Ends every sleep in progress, or the next one if nobody sleeps now. */
   wake(): void {
-    if (this.ring) this.ring();
-    else this.woken = true;
+    if (!this.sleepers.size) {
+      this.woken = true;
+      return;
+    }
+    for (const ring of [...this.sleepers]) ring();
   }
 }
