@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { DbChecksum } from '../core/db-checksum.js';
 import { describeError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
-import { WAL_FRAME_HEADER_SIZE } from '../core/wal-format.js';
 import { headerPosition, positionHolds, type WalPosition } from '../core/wal-scanner.js';
 import type { Logger } from './logger.js';
 import { ReplicationSet } from './replication-set.js';
@@ -63,7 +62,7 @@ export class DbReplicator {
   cursor: WalPosition | null = null;
   private capped = false;
   /** Where the cursor stood when the read last moved forward. */
-  private handedAt: { salt1: number; frame: number } | null = null;
+  private handedAt: WalPosition | null = null;
   private readonly pacer: Pacer;
   private readonly fences: Fences;
   stagingFull = false;
@@ -82,7 +81,7 @@ export class DbReplicator {
     this.log = deps.log.child({ db: deps.db.name });
     this.hooks = deps.hooks ?? {};
     this.read = new HeldRead(deps.host, deps.db.path, this.log);
-    this.pacer = new Pacer(deps.config.syncIntervalMs);
+    this.pacer = new Pacer(deps.config);
     this.fences = new Fences(this.name, this.staging, this.log);
     const fenced = deps.destinations.map((d) => ({ ...d, gate: () => this.fences.take(d) }));
     this.replication = new ReplicationSet(fenced, deps.db.replicationPolicy, this.staging, deps.config.staging.maxBytes, this.log, (k) => this.hooks.onReplicated?.(this.name, k), {
@@ -136,9 +135,8 @@ export class DbReplicator {
     if (!this.sum) await this.resync(this.resyncReason);
     await this.observe();
     if (!this.sum) return 0;
-    const interval = this.deps.config.syncIntervalMs;
-    const due = force || this.capped || this.pacer.available() >= 1;
-    const burst = this.pending.length > 0 && !due && this.backlogFull();
+    const due = force || this.capped || this.pacer.due();
+    const burst = this.pending.length > 0 && !due && this.pacer.backlogFull(this.pendingFrames, this.state.pageSize);
     if (this.pending.length && due) {
       // A due checkpoint stages this segment itself, behind its barrier: no extra object.
       if (!(await this.checkpointer.maybeRun())) await this.stage();
@@ -147,20 +145,14 @@ export class DbReplicator {
       // the interval's regular segment still goes out on time.
       await this.stage(false);
     }
-    // The read moves on at the interval's pace, not each burst's: moving it
-    // lets the application's own checkpoints run in its commits, which costs
-    // a heavy writer; the agent's checkpoint catches up (checkpointer.ts).
+    // The read moves at the interval's pace, not each burst's: moving it lets the app's
+    // autocheckpoint run inside its commits; the agent's checkpoint catches up instead.
     if (!burst && !this.pending.length && !this.capped) {
       await this.handOver();
-      if (this.pacer.available() >= 1) await this.checkpointer.maybeRun();
+      if (this.pacer.due()) await this.checkpointer.maybeRun();
       if (this.snapshots.due()) await this.snapshots.start();
     }
-    if (this.capped) return 0;
-    const poll = this.deps.config.pollIntervalMs;
-    if (!this.pending.length) return poll;
-    const untilDue = Math.max(0, (1 - this.pacer.available()) * interval);
-    // A burst is noticed by the poll as well: file-change events are only a hint.
-    return this.deps.config.syncWalBytes > 0 ? Math.min(untilDue, poll) : untilDue;
+    return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0);
   }
 
   private onCycleError(err: unknown, message: string): void {
@@ -175,12 +167,6 @@ export class DbReplicator {
   /** True while a snapshot is being taken (no hand-over, no checkpoint meanwhile). */
   get snapshotActive(): boolean {
     return this.snapshots.active;
-  }
-
-  /** True when the commits waiting for the interval hold `syncWalBytes` of WAL or more. */
-  private backlogFull(): boolean {
-    const limit = this.deps.config.syncWalBytes;
-    return limit > 0 && this.pendingFrames * (this.state.pageSize + WAL_FRAME_HEADER_SIZE) >= limit;
   }
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
@@ -310,7 +296,7 @@ export class DbReplicator {
   async handOver(): Promise<void> {
     if (!this.read.sqlite || this.snapshots.active || this.pending.length || this.capped || this.readGap) return;
     await this.read.moveForward();
-    this.handedAt = this.cursor ? { salt1: this.cursor.salt1, frame: this.cursor.frame } : null;
+    this.handedAt = this.cursor;
   }
 
   /** Frames observed and not yet staged. */
@@ -320,9 +306,8 @@ export class DbReplicator {
 
   /** About how many observed frames the held read is behind (bursts stage without moving it). */
   get framesPastRead(): number {
-    const c = this.cursor;
-    if (!c) return 0;
-    return this.handedAt && this.handedAt.salt1 === c.salt1 ? c.frame - this.handedAt.frame : c.frame;
+    const [c, h] = [this.cursor, this.handedAt];
+    return !c ? 0 : h?.salt1 === c.salt1 ? c.frame - h.frame : c.frame;
   }
 
   /**
