@@ -1,8 +1,10 @@
 /**
  * The page sink of a restore: writes pages into the file being restored.
  *
- * Large writes (snapshot chunks) go through the thread pool, a few at a
- * time, so the disk works while the next chunk is decrypted and hashed.
+ * Large writes (snapshot chunks) go through the thread pool, a couple at a
+ * time (more only spin on the file's lock), so the kernel copies one chunk
+ * into the page cache while the next ones are decrypted and hashed; each
+ * resolves once written, when its buffer may be reused.
  * Page writes from segments go into a page cache first: a page that later
  * commits rewrite is written once, and a full cache is handed to the page
  * writer thread (page-writer.ts), which writes it in page order, contiguous
@@ -23,8 +25,8 @@ import { Writeback, writeFully } from './writeback.js';
 
 /** Writes at least this large bypass the cache and go through the thread pool. */
 const LARGE_WRITE_BYTES = 256 << 10;
-/** Large writes in flight at once. */
-const WRITES_IN_FLIGHT = 4;
+/** Large writes in flight at once: writes to one file take its lock in turn, so waiting ones only spin. */
+const WRITES_IN_FLIGHT = 2;
 /** Bytes of pages in each of the cache's two halves. */
 const HALF_CACHE_BYTES = 8 << 20;
 /** Bytes written between background datasyncs. */
@@ -143,6 +145,8 @@ export function fileSink(fh: FileHandle): FileSink {
           },
         );
         inFlight.add(p);
+        await p; // the caller may reuse `one` once this resolves
+        check();
         return;
       }
       await drain();

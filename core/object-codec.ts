@@ -109,6 +109,19 @@ export class ObjectEncoder {
   }
 }
 
+/** One chunk as stored: ciphertext ‖ tag, its position, and whether it is the last. */
+export interface SealedChunk {
+  sealed: Buffer;
+  index: number;
+  final: boolean;
+}
+
+/** The per-object key and prefix hash that open an object's chunks (see `ChunkOpener`). */
+export interface ChunkKeys {
+  objectKey: Buffer;
+  prefixSha: Buffer;
+}
+
 /** An object being read: its header, then its chunks' plaintext, in order. */
 export class ObjectDecoder<H extends ObjectHeader> {
   private constructor(
@@ -116,6 +129,7 @@ export class ObjectDecoder<H extends ObjectHeader> {
     private readonly reader: StreamReader,
     private readonly opener: ChunkOpener,
     readonly object: string,
+    private readonly keys: ChunkKeys,
   ) {}
 
   /**
@@ -148,20 +162,39 @@ export class ObjectDecoder<H extends ObjectHeader> {
     }
     const header = validate(raw, object);
     const objectKey = openEnvelope(keyring, header, object);
-    const opener = new ChunkOpener(objectKey, prefixHash(Buffer.concat([head, body])), object);
-    return new ObjectDecoder(header, reader, opener, object);
+    const prefixSha = prefixHash(Buffer.concat([head, body]));
+    const opener = new ChunkOpener(objectKey, prefixSha, object);
+    return new ObjectDecoder(header, reader, opener, object, { objectKey, prefixSha });
   }
 
   /** Yields each chunk's plaintext, in order; throws CorruptObjectError on any defect. */
   async *chunks(): AsyncGenerator<Buffer> {
+    for await (const { sealed, index, final } of this.sealedChunks()) yield this.opener.open(sealed, index, final);
+  }
+
+  /**
+   * Yields each chunk still sealed, in order, for opening elsewhere (a
+   * decoder thread, with `chunkKeys()`); checks the framing, not the contents.
+   */
+  async *sealedChunks(): AsyncGenerator<SealedChunk> {
     for (let index = 0; ; index++) {
       const { sealed, final } = await this.nextSealed();
-      yield this.opener.open(sealed, index, final);
+      yield { sealed, index, final };
       if (final) {
         if (!(await this.reader.atEnd())) throw corrupt(this.object, 'has bytes after its final chunk');
         return;
       }
     }
+  }
+
+  /** Opens one chunk from `sealedChunks()`: its plaintext; throws CorruptObjectError on any defect. */
+  open(c: SealedChunk): Buffer {
+    return this.opener.open(c.sealed, c.index, c.final);
+  }
+
+  /** What opening this object's chunks takes: a secret, for a decoder thread of this process only. */
+  chunkKeys(): ChunkKeys {
+    return this.keys;
   }
 
   private async nextSealed(): Promise<{ sealed: Buffer; final: boolean }> {

@@ -19,6 +19,7 @@
  * dropped, repeated or reordered chunk, a truncated tail, or an edited header
  * all fail authentication.
  */
+import { CorruptObjectError } from './errors.js';
 
 export const SEGMENT_MAGIC = 'WCSG';
 export const SNAPSHOT_MAGIC = 'WCSN';
@@ -118,4 +119,18 @@ export function recordsPerChunk(pageSize: number): number {
 /** Pages per snapshot chunk for a page size. */
 export function pagesPerChunk(pageSize: number): number {
   return Math.max(1, Math.floor(CHUNK_TARGET_BYTES / pageSize));
+}
+
+/**
+ * Pages in snapshot chunk `index` of `bytes` plaintext bytes. Every chunk but
+ * the final one holds exactly `chunkPages` pages (the encoder seals a chunk
+ * when it is full), which is what places chunk i at page i × chunkPages + 1
+ * without reading the chunks before it; throws CorruptObjectError otherwise.
+ */
+export function chunkPageCount(object: string, index: number, final: boolean, bytes: number, pageSize: number, chunkPages: number): number {
+  const fail = (what: string): CorruptObjectError => new CorruptObjectError(`object ${object}: chunk ${index} ${what}`, { context: { object, chunk: index } });
+  if (bytes % pageSize !== 0) throw fail('is not a whole number of pages');
+  const n = bytes / pageSize;
+  if (n > chunkPages || (!final && n !== chunkPages)) throw fail(`holds ${n} pages, its header declares ${chunkPages} per chunk`);
+  return n;
 }

@@ -10,6 +10,7 @@ import { readHeader } from './catalog.js';
 import type { Keyring } from './keyring.js';
 import { ZERO_SHA256 } from './object-format.js';
 import { formatChecksum, lockPage, pageHash } from './page-hash.js';
+import { decodeSnapshot, decodeThreads, type DecodedChunk } from './decode-pool.js';
 import { prefetch } from './prefetch.js';
 import { SegmentReader } from './segment.js';
 import { SnapshotReader } from './snapshot.js';
@@ -34,7 +35,10 @@ export interface ReplayPlan {
 export interface PageSink {
   /** Called once, before any write, with the database's page size. */
   start(pageSize: number): void;
-  /** Writes `buffers` back to back starting at byte `offset`. */
+  /**
+   * Writes `buffers` back to back starting at byte `offset`. The sink may
+   * read `buffers` until the promise resolves, not after; calls may overlap.
+   */
   write(offset: number, buffers: Uint8Array[]): Promise<void>;
   /** Sets the file length in bytes. */
   resize(bytes: number): Promise<void>;
@@ -87,16 +91,16 @@ export async function replay(
   sink?.start(ps);
   const lock = lockPage(ps);
   const sum = new DbChecksum(ps, sh.dbPages);
-  let pgno = 1;
   let bytesRead = 0;
-  for await (const chunk of snap.chunks()) {
-    const n = chunk.length / ps;
-    for (let i = 0; i < n; i++, pgno++) {
-      if (pgno !== lock) sum.setPage(pgno, pageHash(pgno, chunk.subarray(i * ps, (i + 1) * ps)));
-    }
-    if (sink) await sink.write((pgno - n - 1) * ps, [chunk]);
+  // With a sink, decoder threads open the chunks, so this thread keeps the
+  // file writes going; without one, decoding here is as fast. Chunks may then
+  // come back in any order: the sum is an XOR, and each has its place in the file.
+  const use = async (c: DecodedChunk): Promise<void> => {
+    for (let i = 0; i < c.count; i++) sum.setPage(c.first + i, c.hashes[i]!);
+    if (sink) await sink.write((c.first - 1) * ps, [c.pages]);
     onProgress?.({ txid: sh.txid, bytesRead: snap.bytesRead });
-  }
+  };
+  await decodeSnapshot(snap, use, sink ? decodeThreads() : 0);
   sum.applyCommit([], [], 0, sh.dbPages);
   if (sink) await sink.resize(sh.dbPages * ps);
   if (formatChecksum(sum.value) !== sh.checksum) {

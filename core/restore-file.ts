@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { hashDbFile } from './db-image.js';
+import { hashFile } from './decode-pool.js';
 import { ChecksumMismatchError, IntegrityError, OutputExistsError, UsageError } from './errors.js';
 import type { Keyring } from './keyring.js';
 import type { Layout } from './layout.js';
@@ -84,20 +84,21 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
         throw err;
       }
       await sink.settle();
-      // The proofs run at once: the fsync, a re-read of the whole file
-      // checked against the recorded checksum (the proof that it is
-      // bit-exact), and SQLite's integrity_check on a worker thread. They
-      // all see the same pages, and the disk works while both cores read.
+      // The proofs run at once: the fsync, a re-read of the whole file on
+      // decoder threads checked against the recorded checksum (the proof
+      // that it is bit-exact), and SQLite's integrity_check on a worker
+      // thread. They all see the same pages, and the disk works while the
+      // cores read.
       // All three are waited for, even when one fails, before the file is closed or removed.
       const [hashed, synced, checked] = await Promise.allSettled([
-        hashDbFile(fh, result.pageSize, result.dbPages).then(async (sum) => ({ sum, size: (await fh.stat()).size })),
+        hashFile(fh.fd, result.pageSize, result.dbPages).then(async (sum) => ({ sum, size: (await fh.stat()).size })),
         fh.sync(),
         opts.integrityCheck === false ? Promise.resolve([]) : integrityProblems(tmp),
       ]);
       if (hashed.status === 'rejected') throw hashed.reason;
       if (synced.status === 'rejected') throw synced.reason;
       const { sum, size } = hashed.value;
-      if (sum.value !== result.checksum || size !== result.dbPages * result.pageSize) {
+      if (sum !== result.checksum || size !== result.dbPages * result.pageSize) {
         throw new ChecksumMismatchError(`the restored file does not match the recorded checksum after txid ${result.txid}`, {
           hint: 'the disk under the output may be failing; restore elsewhere',
         });

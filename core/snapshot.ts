@@ -2,10 +2,11 @@
  * Snapshots: every page of the database at one position, pages 1..dbPages in
  * order, in sealed chunks of `chunkPages` pages.
  */
-import { checkFields, corrupt, ObjectDecoder, ObjectEncoder, type EncodedObject, type ObjectSink } from './object-codec.js';
+import type { CorruptObjectError } from './errors.js';
+import { checkFields, corrupt, ObjectDecoder, ObjectEncoder, type ChunkKeys, type EncodedObject, type ObjectSink, type SealedChunk } from './object-codec.js';
 import type { Keyring } from './keyring.js';
 import type { ByteSource } from './stream-reader.js';
-import { SNAPSHOT_MAGIC, pagesPerChunk, type SnapshotHeader } from './object-format.js';
+import { SNAPSHOT_MAGIC, chunkPageCount, pagesPerChunk, type SnapshotHeader } from './object-format.js';
 
 /** Everything a snapshot header holds apart from the envelope and derived fields. */
 export interface SnapshotPlan {
@@ -67,17 +68,42 @@ export class SnapshotReader {
     return this.dec.header;
   }
 
-  /** Yields chunks of whole pages, in page order; checks the page count. */
+  /** The object's name, for errors. */
+  get object(): string {
+    return this.dec.object;
+  }
+
+  /** Yields chunks of whole pages, in page order; checks the page count of each chunk and of the whole. */
   async *chunks(): AsyncGenerator<Buffer> {
     const h = this.dec.header;
     let pages = 0;
-    for await (const chunk of this.dec.chunks()) {
-      if (chunk.length % h.pageSize !== 0) throw corrupt(this.dec.object, 'has a chunk that is not a whole number of pages');
-      pages += chunk.length / h.pageSize;
-      if (pages > h.dbPages) throw corrupt(this.dec.object, 'holds more pages than its header declares');
+    for await (const c of this.dec.sealedChunks()) {
+      const chunk = this.dec.open(c);
+      pages += chunkPageCount(this.dec.object, c.index, c.final, chunk.length, h.pageSize, h.chunkPages);
+      if (pages > h.dbPages) throw this.tooManyPages();
       if (chunk.length > 0) yield chunk;
     }
-    if (pages !== h.dbPages) throw corrupt(this.dec.object, `holds ${pages} pages, its header declares ${h.dbPages}`);
+    if (pages !== h.dbPages) throw this.wrongPageCount(pages);
+  }
+
+  /** The chunks still sealed, in order, to be opened elsewhere with `chunkKeys()` (see decode-pool.ts). */
+  sealedChunks(): AsyncGenerator<SealedChunk> {
+    return this.dec.sealedChunks();
+  }
+
+  /** What opening the chunks takes: a secret, for this process's decoder threads only. */
+  chunkKeys(): ChunkKeys {
+    return this.dec.chunkKeys();
+  }
+
+  /** The error for chunks holding more pages than the header declares. */
+  tooManyPages(): CorruptObjectError {
+    return corrupt(this.dec.object, 'holds more pages than its header declares');
+  }
+
+  /** The error for a page count that differs from the header's. */
+  wrongPageCount(pages: number): CorruptObjectError {
+    return corrupt(this.dec.object, `holds ${pages} pages, its header declares ${this.dec.header.dbPages}`);
   }
 
   /** Bytes read so far. */
