@@ -70,6 +70,8 @@ export interface DecodedChunk {
   pages: Buffer;
   /** `hashes[i]` is the page hash of page `first + i`. */
   hashes: BigUint64Array;
+  /** True when `pages` has its memory to itself (but for a leading byte), so it can move to another thread. */
+  owned: boolean;
 }
 
 /** A set of decoder threads. */
@@ -158,7 +160,7 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
       const count = pages.length / h.pageSize;
       const hashes = new BigUint64Array(count);
       for (let i = 0; i < count; i++) hashes[i] = pageHash(first + i, pages.subarray(i * h.pageSize, (i + 1) * h.pageSize));
-      await use({ first, count, pages, hashes });
+      await use({ first, count, pages, hashes, owned: false });
       first += count;
     }
     return;
@@ -180,7 +182,7 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
           const count = hashes.length;
           pages += count;
           if (pages > h.dbPages) throw reader.tooManyPages();
-          await use({ first: c.index * h.chunkPages + 1, count, pages: bytes, hashes });
+          await use({ first: c.index * h.chunkPages + 1, count, pages: bytes, hashes, owned: true });
         })
         .catch((err: unknown) => void (failure ??= err))
         .finally(() => active.delete(done));

@@ -14,6 +14,11 @@
  * cache is written out before any large write and before a resize, so
  * writes land in order, and memory stays bounded.
  *
+ * Snapshot chunks decoded on other threads are handed over (`writeOwned`)
+ * and written by the page writer thread, in 16 KiB pieces: written whole,
+ * they leave the file cached as large folios, into which the segments'
+ * later single-page writes cost several times more.
+ *
  * Every so many bytes a datasync starts in the background (writeback.ts), so
  * the disk writes while later pages are still being decoded.
  */
@@ -27,6 +32,8 @@ import { Writeback, writeFully } from './writeback.js';
 const LARGE_WRITE_BYTES = 256 << 10;
 /** Large writes in flight at once: writes to one file take its lock in turn, so waiting ones only spin. */
 const WRITES_IN_FLIGHT = 2;
+/** Chunks handed over (`writeOwned`) and queued for the page writer thread at most. */
+const OWNED_QUEUED = 4;
 /** Bytes of pages in each of the cache's two halves. */
 const HALF_CACHE_BYTES = 8 << 20;
 /** Bytes written between background datasyncs. */
@@ -158,6 +165,25 @@ export function fileSink(fh: FileHandle): FileSink {
           cachePage(pgno, b.subarray(o, o + pageSize));
         }
       }
+    },
+    async writeOwned(offset, bytes) {
+      size = -1;
+      await writeCache(); // cached pages, and a half still in flight, land before it
+      while (inFlight.size >= OWNED_QUEUED) await Promise.race(inFlight);
+      check();
+      writer ??= new PageWriter(fd, pageSize);
+      const n = bytes.length;
+      const p: Promise<void> = writer.writeBytes(bytes, offset).then(
+        () => {
+          inFlight.delete(p);
+          writeback.wrote(n);
+        },
+        (err: unknown) => {
+          inFlight.delete(p);
+          failed ??= err;
+        },
+      );
+      inFlight.add(p);
     },
     async resize(bytes) {
       const pages = Math.floor(bytes / pageSize);

@@ -1,20 +1,32 @@
 /**
- * Writes batches of cached pages into a file on a worker thread, so the
- * kernel's copying of random pages into the file runs on the second core
- * while the main thread decrypts, decompresses and hashes the next ones.
- * Batches are written in the order they are sent. Page arenas are shared
+ * Writes batches of cached pages, and runs of bytes (snapshot chunks), into
+ * a file on a worker thread, so the kernel's copying into the file runs on
+ * another core while the main thread decrypts, decompresses and hashes the
+ * next ones. Jobs are written in the order they are sent. Page arenas are shared
  * memory: a batch's arena must not be touched until its write resolved.
  */
 import { Worker } from 'node:worker_threads';
 
 /** A batch of pages for the worker: slot i of `arena` holds page `pgnos[i]`. */
 export interface PageBatch {
+  kind: 'pages';
   id: number;
   fd: number;
   pageSize: number;
   arena: SharedArrayBuffer;
   pgnos: SharedArrayBuffer;
   count: number;
+}
+
+/** Bytes for the worker to write at a file offset; `buffer` moved to the worker. */
+export interface ByteRun {
+  kind: 'bytes';
+  id: number;
+  fd: number;
+  buffer: ArrayBuffer;
+  byteOffset: number;
+  length: number;
+  offset: number;
 }
 
 /** The worker's answer to a batch. */
@@ -54,13 +66,26 @@ export class PageWriter {
 
   /** Writes `count` pages of `arena` (slot i is page `pgnos[i]`); resolves once they are in the file. */
   write(arena: SharedArrayBuffer, pgnos: SharedArrayBuffer, count: number): Promise<void> {
+    return this.send((id) => ({ kind: 'pages', id, fd: this.fd, pageSize: this.pageSize, arena, pgnos, count }));
+  }
+
+  /**
+   * Writes `bytes` at file offset `offset`; its memory moves to the thread
+   * (`bytes` is empty afterwards), so it must be memory the caller owns
+   * whole. Resolves once written.
+   */
+  writeBytes(bytes: Uint8Array, offset: number): Promise<void> {
+    const buffer = bytes.buffer as ArrayBuffer;
+    return this.send((id) => ({ kind: 'bytes', id, fd: this.fd, buffer, byteOffset: bytes.byteOffset, length: bytes.byteLength, offset }), [buffer]);
+  }
+
+  private send(message: (id: number) => PageBatch | ByteRun, transfer: ArrayBuffer[] = []): Promise<void> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.ref(); // a write in flight keeps the process alive; an idle thread does not
-      const batch: PageBatch = { id, fd: this.fd, pageSize: this.pageSize, arena, pgnos, count };
-      this.worker.postMessage(batch);
+      this.worker.postMessage(message(id), transfer);
     });
   }
 

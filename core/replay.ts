@@ -42,6 +42,12 @@ export interface PageSink {
   write(offset: number, buffers: Uint8Array[]): Promise<void>;
   /** Sets the file length in bytes. */
   resize(bytes: number): Promise<void>;
+  /**
+   * Like `write` with one buffer whose memory the caller gives up: the sink
+   * may take it (it must be an ArrayBuffer of its own, whole or but for a
+   * leading byte) and return before it is written. Optional.
+   */
+  writeOwned?(offset: number, bytes: Uint8Array): Promise<void>;
 }
 
 /** Where replay ended. */
@@ -97,7 +103,7 @@ export async function replay(
   // come back in any order: the sum is an XOR, and each has its place in the file.
   const use = async (c: DecodedChunk): Promise<void> => {
     for (let i = 0; i < c.count; i++) sum.setPage(c.first + i, c.hashes[i]!);
-    if (sink) await sink.write((c.first - 1) * ps, [c.pages]);
+    if (sink) await (c.owned && sink.writeOwned ? sink.writeOwned((c.first - 1) * ps, c.pages) : sink.write((c.first - 1) * ps, [c.pages]));
     onProgress?.({ txid: sh.txid, bytesRead: snap.bytesRead });
   };
   await decodeSnapshot(snap, use, sink ? decodeThreads() : 0);

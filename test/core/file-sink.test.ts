@@ -49,6 +49,32 @@ test('pages rewritten across both cache halves, large writes and shrinks land as
   assert.ok(onDisk.equals(expected), 'the file holds the last version of every page');
 });
 
+test('chunks handed over land through the page writer thread, out of order, under later page writes and a shrink', async () => {
+  const path = join(tempDir('file-sink'), 'owned.db');
+  const fh = await open(path, 'wx+');
+  const sink = fileSink(fh);
+  sink.start(PS);
+  const chunk = 1 << 20;
+  const image = randomBytes(6 * chunk);
+  for (const i of [2, 0, 5, 1, 4, 3]) {
+    // Memory of its own, as a decoder thread hands it over; it moves away.
+    const own = Buffer.from(image.subarray(i * chunk, (i + 1) * chunk));
+    await sink.writeOwned!(i * chunk, own);
+    assert.is(own.length, 0, 'the chunk moved to the writer thread');
+  }
+  for (let n = 0; n < 500; n++) {
+    const pgno = 1 + Math.floor(Math.random() * (image.length / PS));
+    const page = randomBytes(PS);
+    await sink.write((pgno - 1) * PS, [page]);
+    page.copy(image, (pgno - 1) * PS);
+  }
+  const finalBytes = image.length - 9 * PS;
+  await sink.resize(finalBytes);
+  await sink.settle();
+  await fh.close();
+  assert.ok(readFileSync(path).equals(image.subarray(0, finalBytes)), 'the file holds the last version of every page');
+});
+
 test('a write the file refuses fails settle(), not silently', async () => {
   const path = join(tempDir('file-sink'), 'ro.db');
   writeFileSync(path, '');
