@@ -107,19 +107,27 @@ test('VACUUM shrinks the file: restore follows', async () => {
 test('the database file is replaced by another: a new generation, and both histories restore', async () => {
   const { dir, db, config } = setup('replaced');
   const agent = await AgentProcess.start(config);
-  insert(db, 500, 'original');
-  await settle();
-  const original = reference(db);
-  await sleep(300);
-  // Another database, made elsewhere, moved over the original (its WAL goes with it).
-  const other = join(dir, 'other.db');
-  sqliteCli(other, "PRAGMA journal_mode=WAL; CREATE TABLE other(x); INSERT INTO other VALUES ('replacement');\n");
-  rmSync(`${db}-wal`, { force: true });
-  renameSync(other, db);
-  await agent.waitFor((l) => l.msg === 'new generation started' && String(l.reason).includes('replaced'), 10_000);
-  sqliteCli(db, "PRAGMA busy_timeout=5000; INSERT INTO other VALUES ('after');\n");
-  await settle();
-  const replaced = reference(db);
+  let replaced;
+  let original;
+  try {
+    insert(db, 500, 'original');
+    await settle();
+    original = reference(db);
+    await sleep(300);
+    // Another database, made elsewhere, moved over the original (its WAL goes with it).
+    const other = join(dir, 'other.db');
+    sqliteCli(other, "PRAGMA journal_mode=WAL; CREATE TABLE other(x); INSERT INTO other VALUES ('replacement');\n");
+    rmSync(`${db}-wal`, { force: true });
+    renameSync(other, db);
+    // The agent may notice the deleted WAL before the new file: either way the pages differ from the recorded state.
+    await agent.waitFor((l) => l.msg === 'new generation started' && /replaced|differs from the recorded state/.test(String(l.reason)), 10_000);
+    sqliteCli(db, "PRAGMA busy_timeout=5000; INSERT INTO other VALUES ('after');\n");
+    await settle();
+    replaced = reference(db);
+  } catch (err) {
+    await agent.kill(); // a failed wait must not leave the agent holding this test process open
+    throw err;
+  }
   assert.is(await agent.stop(), 0);
   const out1 = join(dir, 'orig.db');
   restoreOk(config, out1, '--timestamp', new Date(original.atMs).toISOString());
