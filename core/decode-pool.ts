@@ -4,9 +4,9 @@
  * 1.5 s of one core per GiB) and re-reading the restored file for its
  * checksum. Spread over the cores, they no longer wait on one thread.
  *
- * The main thread reads the sealed chunks in order and hands each, moved
- * (not copied), to the least busy thread, which moves back the chunk's pages
- * and page hashes. Chunks come back in any order: the checksum is an XOR and
+ * The main thread reads the sealed chunks in order, copies each into memory
+ * of its own and moves it (no further copy) to the least busy thread, which
+ * moves back the chunk's pages and page hashes. Chunks come back in any order: the checksum is an XOR and
  * each chunk has a fixed place in the file (chunk i holds pages
  * i × chunkPages + 1 onwards; every chunk but the last holds exactly
  * chunkPages). A few chunks per thread are in flight at most, so memory

@@ -111,6 +111,22 @@ export function fileSink(fh: FileHandle): FileSink {
     check();
   };
 
+  /** Counts a large write in flight until it ends; a failure is kept for `check`. Never rejects. */
+  const track = (write: Promise<void>, bytes: number): Promise<void> => {
+    const p: Promise<void> = write.then(
+      () => {
+        inFlight.delete(p);
+        writeback.wrote(bytes);
+      },
+      (err: unknown) => {
+        inFlight.delete(p);
+        failed ??= err;
+      },
+    );
+    inFlight.add(p);
+    return p;
+  };
+
   /** Writes out the whole cache and waits for it. */
   const writeCache = async (): Promise<void> => {
     await sendHalf();
@@ -141,18 +157,7 @@ export function fileSink(fh: FileHandle): FileSink {
         await writeCache(); // cached pages, and a half still in flight, land before it
         while (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
         check();
-        const p: Promise<void> = writeFully(fh, one, offset).then(
-          () => {
-            inFlight.delete(p);
-            writeback.wrote(one.length);
-          },
-          (err: unknown) => {
-            inFlight.delete(p);
-            failed ??= err;
-          },
-        );
-        inFlight.add(p);
-        await p; // the caller may reuse `one` once this resolves
+        await track(writeFully(fh, one, offset), one.length); // the caller may reuse `one` once this resolves
         check();
         return;
       }
@@ -172,18 +177,7 @@ export function fileSink(fh: FileHandle): FileSink {
       while (inFlight.size >= OWNED_QUEUED) await Promise.race(inFlight);
       check();
       writer ??= new PageWriter(fd, pageSize);
-      const n = bytes.length;
-      const p: Promise<void> = writer.writeBytes(bytes, offset).then(
-        () => {
-          inFlight.delete(p);
-          writeback.wrote(n);
-        },
-        (err: unknown) => {
-          inFlight.delete(p);
-          failed ??= err;
-        },
-      );
-      inFlight.add(p);
+      void track(writer.writeBytes(bytes, offset), bytes.length); // `bytes` moved: nothing to wait for
     },
     async resize(bytes) {
       const pages = Math.floor(bytes / pageSize);

@@ -124,13 +124,16 @@ export interface ChunkKeys {
 
 /** An object being read: its header, then its chunks' plaintext, in order. */
 export class ObjectDecoder<H extends ObjectHeader> {
+  private readonly opener: ChunkOpener;
+
   private constructor(
     readonly header: H,
     private readonly reader: StreamReader,
-    private readonly opener: ChunkOpener,
     readonly object: string,
     private readonly keys: ChunkKeys,
-  ) {}
+  ) {
+    this.opener = new ChunkOpener(keys.objectKey, keys.prefixSha, object);
+  }
 
   /**
    * Reads the prefix and header of `object` from `source`, checks the magic
@@ -162,14 +165,12 @@ export class ObjectDecoder<H extends ObjectHeader> {
     }
     const header = validate(raw, object);
     const objectKey = openEnvelope(keyring, header, object);
-    const prefixSha = prefixHash(Buffer.concat([head, body]));
-    const opener = new ChunkOpener(objectKey, prefixSha, object);
-    return new ObjectDecoder(header, reader, opener, object, { objectKey, prefixSha });
+    return new ObjectDecoder(header, reader, object, { objectKey, prefixSha: prefixHash(Buffer.concat([head, body])) });
   }
 
   /** Yields each chunk's plaintext, in order; throws CorruptObjectError on any defect. */
   async *chunks(): AsyncGenerator<Buffer> {
-    for await (const { sealed, index, final } of this.sealedChunks()) yield this.opener.open(sealed, index, final);
+    for await (const c of this.sealedChunks()) yield this.open(c);
   }
 
   /**

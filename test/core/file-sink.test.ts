@@ -75,6 +75,25 @@ test('chunks handed over land through the page writer thread, out of order, unde
   assert.ok(readFileSync(path).equals(image.subarray(0, finalBytes)), 'the file holds the last version of every page');
 });
 
+test('a chunk handed over that the file refuses fails settle(), not silently', async () => {
+  const path = join(tempDir('file-sink'), 'ro-owned.db');
+  writeFileSync(path, '');
+  const fh = await open(path, 'r'); // read-only: the page writer thread's write fails with EBADF
+  const sink = fileSink(fh);
+  sink.start(PS);
+  let err: unknown = null;
+  try {
+    await sink.writeOwned!(0, Buffer.from(randomBytes(1 << 20)));
+    await sink.settle();
+  } catch (e) {
+    err = e;
+  } finally {
+    await fh.close();
+  }
+  assert.instance(err, Error);
+  assert.match((err as Error).message, /EBADF|bad file descriptor/i);
+});
+
 test('a write the file refuses fails settle(), not silently', async () => {
   const path = join(tempDir('file-sink'), 'ro.db');
   writeFileSync(path, '');
