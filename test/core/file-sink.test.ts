@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileSink } from '../../core/file-sink.js';
+import { rejects } from '../helpers/assert.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const test = suite('file sink');
@@ -75,43 +76,30 @@ test('chunks handed over land through the page writer thread, out of order, unde
   assert.ok(readFileSync(path).equals(image.subarray(0, finalBytes)), 'the file holds the last version of every page');
 });
 
-test('a chunk handed over that the file refuses fails settle(), not silently', async () => {
-  const path = join(tempDir('file-sink'), 'ro-owned.db');
+/** Runs `work` on a sink over a read-only file, whose every write fails with EBADF, and asserts settle() reports it. */
+async function refusedWritesSurface(name: string, work: (sink: ReturnType<typeof fileSink>) => Promise<void>): Promise<void> {
+  const path = join(tempDir('file-sink'), name);
   writeFileSync(path, '');
-  const fh = await open(path, 'r'); // read-only: the page writer thread's write fails with EBADF
+  const fh = await open(path, 'r');
   const sink = fileSink(fh);
   sink.start(PS);
-  let err: unknown = null;
   try {
-    await sink.writeOwned!(0, Buffer.from(randomBytes(1 << 20)));
-    await sink.settle();
-  } catch (e) {
-    err = e;
+    await rejects(async () => {
+      await work(sink);
+      await sink.settle();
+    }, /EBADF|bad file descriptor/i);
   } finally {
     await fh.close();
   }
-  assert.instance(err, Error);
-  assert.match((err as Error).message, /EBADF|bad file descriptor/i);
-});
+}
 
-test('a write the file refuses fails settle(), not silently', async () => {
-  const path = join(tempDir('file-sink'), 'ro.db');
-  writeFileSync(path, '');
-  const fh = await open(path, 'r'); // read-only: every write fails with EBADF
-  const sink = fileSink(fh);
-  sink.start(PS);
-  let err: unknown = null;
-  try {
+test('a chunk handed over that the file refuses fails settle(), not silently', () =>
+  refusedWritesSurface('ro-owned.db', (sink) => sink.writeOwned!(0, Buffer.from(randomBytes(1 << 20)))));
+
+test('a write the file refuses fails settle(), not silently', () =>
+  refusedWritesSurface('ro.db', async (sink) => {
     // More pages than a cache half holds: a batch fails on the writer thread while the next is cached.
     for (let p = 1; p <= 10_000; p += 2) await sink.write((p - 1) * PS, [randomBytes(PS)]);
-    await sink.settle();
-  } catch (e) {
-    err = e;
-  } finally {
-    await fh.close();
-  }
-  assert.instance(err, Error);
-  assert.match((err as Error).message, /EBADF|bad file descriptor/i);
-});
+  }));
 
 test.run();
