@@ -6,7 +6,9 @@
  *
  * The main thread reads the sealed chunks in order, copies each into memory
  * of its own and moves it (no further copy) to the least busy thread, which
- * moves back the chunk's pages and page hashes. Chunks come back in any order: the checksum is an XOR and
+ * moves back the chunk's pages and page hashes, and the memory it is done
+ * with; the main thread reuses that for the next sealed chunks. Chunks come
+ * back in any order: the checksum is an XOR and
  * each chunk has a fixed place in the file (chunk i holds pages
  * i × chunkPages + 1 onwards; every chunk but the last holds exactly
  * chunkPages). A few chunks per thread are in flight at most, so memory
@@ -45,6 +47,8 @@ export interface DecodeReply {
   pages?: Uint8Array;
   hashes?: BigUint64Array;
   xor?: bigint;
+  /** Memory the thread is done with, moved back (see decode-worker.ts). */
+  spent?: ArrayBuffer[];
   error?: { code: string; message: string; context: string };
 }
 
@@ -107,10 +111,14 @@ export class DecodePool {
     }
   }
 
-  /** Opens a sealed chunk, which moves to the thread (`sealed` is empty afterwards); resolves with its pages and their hashes. */
-  async openChunk(index: number, final: boolean, sealed: Uint8Array): Promise<{ pages: Buffer; hashes: BigUint64Array }> {
+  /**
+   * Opens a sealed chunk, whose memory moves to the thread (`sealed` is
+   * empty afterwards); resolves with its pages and their hashes, and the
+   * memory the thread is done with (the sealed chunk's among it), to reuse.
+   */
+  async openChunk(index: number, final: boolean, sealed: Uint8Array): Promise<{ pages: Buffer; hashes: BigUint64Array; spent: ArrayBuffer[] }> {
     const r = await this.run({ kind: 'chunk', index, final, sealed }, [sealed.buffer as ArrayBuffer]);
-    return { pages: Buffer.from(r.pages!.buffer, r.pages!.byteOffset, r.pages!.byteLength), hashes: r.hashes! };
+    return { pages: Buffer.from(r.pages!.buffer, r.pages!.byteOffset, r.pages!.byteLength), hashes: r.hashes!, spent: r.spent ?? [] };
   }
 
   /** XOR of the page hashes of pages first..first+count-1 of the file open as `fd` (lock-byte page skipped). */
@@ -169,16 +177,22 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
   const active = new Set<Promise<void>>();
   let failure: unknown = null;
   let pages = 0;
+  // Memory the threads moved back, reused for the next sealed chunks.
+  const spare: ArrayBuffer[] = [];
+  const keep = threads * CHUNKS_PER_THREAD + 1;
   try {
     for await (const c of reader.sealedChunks()) {
       while (active.size >= threads * CHUNKS_PER_THREAD) await Promise.race(active);
       if (failure) break;
       // Its own memory, to move: `c.sealed` may share its buffer with the bytes after it.
-      const sealed = Buffer.allocUnsafeSlow(c.sealed.length);
-      c.sealed.copy(sealed);
+      const len = c.sealed.length;
+      const i = spare.findIndex((b) => b.byteLength >= len);
+      const sealed = i >= 0 ? new Uint8Array(spare.splice(i, 1)[0]!, 0, len) : new Uint8Array(Buffer.allocUnsafeSlow(len).buffer, 0, len);
+      sealed.set(c.sealed);
       const done: Promise<void> = pool
         .openChunk(c.index, c.final, sealed)
-        .then(async ({ pages: bytes, hashes }) => {
+        .then(async ({ pages: bytes, hashes, spent }) => {
+          for (const b of spent) if (spare.length < keep) spare.push(b);
           const count = hashes.length;
           pages += count;
           if (pages > h.dbPages) throw reader.tooManyPages();

@@ -137,6 +137,15 @@ export class ChunkOpener {
 
   /** Opens chunk `index` (its sealed bytes: ciphertext ‖ tag) and returns its plaintext. */
   open(sealed: Buffer, index: number, final: boolean): Buffer {
+    return this.openParts(sealed, index, final).bytes;
+  }
+
+  /**
+   * Like `open`, and also returns the decrypted bytes the plaintext was
+   * decompressed from (`bytes` may be a view of them), which a caller that
+   * recycles memory can take once it no longer needs `bytes`' memory apart.
+   */
+  openParts(sealed: Buffer, index: number, final: boolean): { bytes: Buffer; decrypted: Buffer } {
     this.checkLength(sealed, index);
     const decipher = createDecipheriv('aes-256-gcm', this.objectKey, nonceOf(index, final));
     decipher.setAAD(aadOf(this.prefixSha, index, final));
@@ -149,7 +158,7 @@ export class ChunkOpener {
     } catch (cause) {
       throw this.authFailure(index, cause);
     }
-    return this.decode(plain, index);
+    return { bytes: this.decode(plain, index), decrypted: plain };
   }
 
   private checkLength(sealed: Buffer, index: number): void {

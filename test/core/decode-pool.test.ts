@@ -2,8 +2,8 @@
  * Decoder threads: snapshot chunks opened on threads give the same pages,
  * places and hashes as opened in order on the main thread; a damaged or
  * missing chunk fails naming the object and chunk, only after every chunk
- * handed out was finished with; the file re-read gives the checksum replay
- * keeps.
+ * handed out was finished with; a thread moves back the memory it is done
+ * with; the file re-read gives the checksum replay keeps.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DbChecksum } from '../../core/db-checksum.js';
-import { decodeSnapshot, hashFile, type DecodedChunk } from '../../core/decode-pool.js';
+import { DecodePool, decodeSnapshot, hashFile, type DecodedChunk } from '../../core/decode-pool.js';
 import { CorruptObjectError } from '../../core/errors.js';
 import { Keyring } from '../../core/keyring.js';
 import { pagesPerChunk } from '../../core/object-format.js';
@@ -112,6 +112,26 @@ test('a dropped chunk fails on threads: the next one does not open at its place'
   const dropped = Buffer.concat([...parts.slice(0, 3), ...parts.slice(4)].flat());
   const err = await rejects(() => decodeAll(dropped, 2, 'snap-dropped'), (e) => e instanceof CorruptObjectError);
   assert.match((err as Error).message, /snap-dropped: chunk [2-5] fails authentication/);
+});
+
+test('a thread moves back the memory it is done with: the sealed chunk, and the decrypted bytes of a compressed one', async () => {
+  const r = await SnapshotReader.open([Buffer.concat(parts.flat())], ring, 'snap-spent');
+  const pool = new DecodePool({ object: 'snap-spent', pageSize: PS, chunkPages: PER, keys: r.chunkKeys() }, 1);
+  try {
+    for await (const c of r.sealedChunks()) {
+      if (c.index > 1) break;
+      const sealed = new Uint8Array(c.sealed.length);
+      sealed.set(c.sealed);
+      const { pages, spent } = await pool.openChunk(c.index, c.final, sealed);
+      assert.is(sealed.byteLength, 0, `chunk ${c.index}: its sealed memory moved to the thread`);
+      assert.ok(spent[0]!.byteLength >= c.sealed.length, `chunk ${c.index}: and came back`);
+      // Chunk 0 is text (LZ4: decrypted bytes apart from the pages); chunk 1 is random (raw: the pages are the decrypted bytes).
+      assert.is(spent.length, c.index === 0 ? 2 : 1, `chunk ${c.index}: memory moved back`);
+      assert.ok(pages.equals(Buffer.concat(source.slice(c.index * PER, (c.index + 1) * PER))), `chunk ${c.index}: pages`);
+    }
+  } finally {
+    await pool.close();
+  }
 });
 
 test('the file re-read on threads gives the checksum replay keeps, reading zeros past the end', async () => {
