@@ -180,17 +180,17 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
   // Memory the threads moved back, reused for the next sealed chunks.
   const spare: ArrayBuffer[] = [];
   const keep = threads * CHUNKS_PER_THREAD + 1;
+  // Each chunk is read into memory of its own, to move: a stream's buffers may hold the bytes after it too.
+  const memory = (length: number): Uint8Array => {
+    const i = spare.findIndex((b) => b.byteLength >= length);
+    return new Uint8Array(i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(length).buffer);
+  };
   try {
-    for await (const c of reader.sealedChunks()) {
+    for await (const c of reader.sealedChunks(memory)) {
       while (active.size >= threads * CHUNKS_PER_THREAD) await Promise.race(active);
       if (failure) break;
-      // Its own memory, to move: `c.sealed` may share its buffer with the bytes after it.
-      const len = c.sealed.length;
-      const i = spare.findIndex((b) => b.byteLength >= len);
-      const sealed = i >= 0 ? new Uint8Array(spare.splice(i, 1)[0]!, 0, len) : new Uint8Array(Buffer.allocUnsafeSlow(len).buffer, 0, len);
-      sealed.set(c.sealed);
       const done: Promise<void> = pool
-        .openChunk(c.index, c.final, sealed)
+        .openChunk(c.index, c.final, c.sealed)
         .then(async ({ pages: bytes, hashes, spent }) => {
           for (const b of spent) if (spare.length < keep) spare.push(b);
           const count = hashes.length;

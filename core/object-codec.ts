@@ -176,10 +176,12 @@ export class ObjectDecoder<H extends ObjectHeader> {
   /**
    * Yields each chunk still sealed, in order, for opening elsewhere (a
    * decoder thread, with `chunkKeys()`); checks the framing, not the contents.
+   * With `memory`, each chunk is read into the memory it returns for the
+   * chunk's length (at least that long), else it may share the stream's buffers.
    */
-  async *sealedChunks(): AsyncGenerator<SealedChunk> {
+  async *sealedChunks(memory?: (length: number) => Uint8Array): AsyncGenerator<SealedChunk> {
     for (let index = 0; ; index++) {
-      const { sealed, final } = await this.nextSealed();
+      const { sealed, final } = await this.nextSealed(memory);
       yield { sealed, index, final };
       if (final) {
         if (!(await this.reader.atEnd())) throw corrupt(this.object, 'has bytes after its final chunk');
@@ -198,13 +200,13 @@ export class ObjectDecoder<H extends ObjectHeader> {
     return this.keys;
   }
 
-  private async nextSealed(): Promise<{ sealed: Buffer; final: boolean }> {
+  private async nextSealed(memory?: (length: number) => Uint8Array): Promise<{ sealed: Buffer; final: boolean }> {
     const word = await this.reader.read(4);
     if (word.length < 4) throw corrupt(this.object, 'is truncated (its final chunk is missing)');
     const w = word.readUInt32BE(0);
     const final = (w & FINAL_CHUNK_FLAG) !== 0;
     const len = w & ~FINAL_CHUNK_FLAG;
-    const sealed = await this.reader.read(len);
+    const sealed = await this.reader.read(len, memory?.(len));
     if (sealed.length < len) throw corrupt(this.object, 'is truncated inside a chunk');
     return { sealed, final };
   }

@@ -86,9 +86,12 @@ export class SnapshotReader {
     if (pages !== h.dbPages) throw this.wrongPageCount(pages);
   }
 
-  /** The chunks still sealed, in order, to be opened elsewhere with `chunkKeys()` (see decode-pool.ts). */
-  sealedChunks(): AsyncGenerator<SealedChunk> {
-    return this.dec.sealedChunks();
+  /**
+   * The chunks still sealed, in order, to be opened elsewhere with
+   * `chunkKeys()` (see decode-pool.ts); `memory` as in ObjectDecoder.sealedChunks.
+   */
+  sealedChunks(memory?: (length: number) => Uint8Array): AsyncGenerator<SealedChunk> {
+    return this.dec.sealedChunks(memory);
   }
 
   /** What opening the chunks takes: a secret, for this process's decoder threads only. */

@@ -23,18 +23,23 @@ export class StreamReader {
     this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
   }
 
-  /** Reads exactly `n` bytes; returns fewer only at the end of the stream. */
-  async read(n: number): Promise<Buffer> {
+  /**
+   * Reads exactly `n` bytes; returns fewer only at the end of the stream.
+   * With `into` (at least `n` bytes long), the bytes are copied into it and
+   * the result is a view of it; else the result may be a view of the
+   * stream's own buffers.
+   */
+  async read(n: number, into?: Uint8Array): Promise<Buffer> {
     await this.fill(n);
     const take = Math.min(n, this.pendingBytes);
     let out: Buffer;
-    if (this.pending.length > 0 && this.pending[0]!.length >= take) {
+    if (!into && this.pending.length > 0 && this.pending[0]!.length >= take) {
       const first = this.pending[0]!;
       out = first.subarray(0, take);
       if (first.length === take) this.pending.shift();
       else this.pending[0] = first.subarray(take);
     } else {
-      out = Buffer.allocUnsafe(take);
+      out = into ? Buffer.from(into.buffer, into.byteOffset, take) : Buffer.allocUnsafe(take);
       let o = 0;
       while (o < take) {
         const b = this.pending[0]!;
