@@ -4,8 +4,8 @@
  * 1.5 s of one core per GiB) and re-reading the restored file for its
  * checksum. Spread over the cores, they no longer wait on one thread.
  *
- * The main thread reads the sealed chunks in order, copies each into memory
- * of its own and moves it (no further copy) to the least busy thread, which
+ * The main thread reads the sealed chunks in order, each into memory of its
+ * own, and moves it (no further copy) to the least busy thread, which
  * moves back the chunk's pages and page hashes, and the memory it is done
  * with; the main thread reuses that for the next sealed chunks. Chunks come
  * back in any order: the checksum is an XOR and

@@ -5,10 +5,10 @@
  *
  * Whole objects are read into memory this generator reuses: once the
  * consumer asks for the next object, the one before it is done with, and its
- * memory takes a later download. A fresh buffer per object cost more than
+ * memory takes a later download. A fresh buffer per object costs more than
  * the copy into it: memory the allocator has just handed back to the system
- * is faulted in again, page by page (a restore after 24,000 commits spent
- * about a second of its 6-7 s so).
+ * is faulted in again, page by page (a 1 GiB restore after 24,000 commits
+ * took 6.1 s with reused memory against 6.4 s without).
  */
 import type { Readable } from 'node:stream';
 import type { Storage } from './storage/storage.js';
