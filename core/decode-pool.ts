@@ -27,6 +27,8 @@ const MAX_THREADS = 3;
 const INLINE_CHUNKS = 2;
 /** Chunks in flight per thread: one being opened, one waiting, one being written. */
 const CHUNKS_PER_THREAD = 3;
+/** Memory for sealed chunks is allocated in multiples of this, so it fits the next chunks too. */
+const SPARE_STEP = 64 << 10;
 
 /** What each thread of a pool is started with. */
 export interface DecodeSetup {
@@ -183,7 +185,7 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
   // Each chunk is read into memory of its own, to move: a stream's buffers may hold the bytes after it too.
   const memory = (length: number): Uint8Array => {
     const i = spare.findIndex((b) => b.byteLength >= length);
-    return new Uint8Array(i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(length).buffer);
+    return new Uint8Array(i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.ceil(length / SPARE_STEP) * SPARE_STEP).buffer);
   };
   try {
     for await (const c of reader.sealedChunks(memory)) {
@@ -192,7 +194,7 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
       const done: Promise<void> = pool
         .openChunk(c.index, c.final, c.sealed)
         .then(async ({ pages: bytes, hashes, spent }) => {
-          for (const b of spent) if (spare.length < keep) spare.push(b);
+          for (const b of spent) keepLargest(spare, b, keep);
           const count = hashes.length;
           pages += count;
           if (pages > h.dbPages) throw reader.tooManyPages();
@@ -208,6 +210,20 @@ export async function decodeSnapshot(reader: SnapshotReader, use: (c: DecodedChu
   }
   if (failure) throw failure;
   if (pages !== h.dbPages) throw reader.wrongPageCount(pages);
+}
+
+/**
+ * Adds `b` to `spare`, then drops the smallest buffer when more than `keep`
+ * are held: a decrypted chunk is 16 bytes shorter than its sealed one, so
+ * keeping the first to arrive would fill `spare` with memory too small for
+ * the next chunks.
+ */
+function keepLargest(spare: ArrayBuffer[], b: ArrayBuffer, keep: number): void {
+  spare.push(b);
+  if (spare.length <= keep) return;
+  let smallest = 0;
+  for (let i = 1; i < spare.length; i++) if (spare[i]!.byteLength < spare[smallest]!.byteLength) smallest = i;
+  spare.splice(smallest, 1);
 }
 
 /**
