@@ -15,13 +15,15 @@
  *   --keep         keep scratch files for inspection
  *
  * A scenario that names Node flags (Scenario.nodeFlags) runs in a child
- * runner started with them, which writes its JSON and nothing else.
+ * runner started with them and the programs' environment (PROGRAM_ENV),
+ * which writes its JSON and nothing else.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { programEnv } from '../core/node-flags.js';
 import { ScenarioContext } from './lib/context.js';
 import { AGENT_CLI, RESULTS_DIR, RESULTS_MD, WORK_DIR } from './lib/paths.js';
 import { machineInfo, rowOf, targetsOf, textTable, versions, writeResult, type Mode, type ScenarioResult } from './lib/report.js';
@@ -151,7 +153,7 @@ async function runInChild(s: Scenario, flags: readonly string[], mode: Mode, out
   process.stderr.write(`[${s.name}] in a child process: node ${flags.join(' ')}\n`);
   const path = join(outDir, `${s.name}.json`);
   rmSync(path, { force: true });
-  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: programEnv() });
   const code = await new Promise<number | null>((resolve) => {
     child.on('exit', (c) => resolve(c));
     child.on('error', () => resolve(null));

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --initial-old-space-size=64
 /**
  * walcast-restore: parse the subcommand, dispatch, print errors once.
  */

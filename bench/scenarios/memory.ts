@@ -13,6 +13,7 @@ import type { ScenarioContext } from '../lib/context.js';
 import { createFilledDb } from '../lib/dbgen.js';
 import { filesUnder, removeDb, removeDbAndSettle, settle } from '../lib/files.js';
 import { LitestreamProcess, restoreLitestream, writeLitestreamConfig } from '../lib/litestream.js';
+import { programEnv } from '../../core/node-flags.js';
 import { memoryOf, runTimed, sleep, waitUntil } from '../lib/procs.js';
 import { figure } from '../lib/report.js';
 import type { Scenario } from '../lib/scenario.js';
@@ -29,7 +30,7 @@ async function importOnlyRss(ctx: ScenarioContext): Promise<number | null> {
   const urls = DEPENDENCIES.map((d) => import.meta.resolve(d));
   const script = join(ctx.workDir, 'imports-only.mjs');
   writeFileSync(script, `${urls.map((u, i) => `import * as m${i} from '${u}';`).join('\n')}\nvoid [${urls.map((_, i) => `m${i}`).join(', ')}];\nsetTimeout(() => {}, 300);\n`);
-  const r = await runTimed(ctx, process.execPath, [script]);
+  const r = await runTimed(ctx, process.execPath, [script], { env: programEnv() }); // as the programs run
   if (r.code !== 0) throw new Error(`import-only baseline failed: ${r.stderr}`);
   return r.peakRssMiB;
 }
@@ -56,7 +57,7 @@ export const memory: Scenario = {
     ctx.notes.push(
       'Agent peak RSS = VmHWM of the agent process read at the end of the load, so it includes the initial snapshot of the database.',
       'Restore peak RSS = ru_maxrss of the restore command (/usr/bin/time). Litestream replicates its own copy under an identical writer, at the same time.',
-      'The import-only baseline imports exactly the listed packages; the agent additionally loads its storage backends (S3 and Azure SDKs).',
+      'The import-only baseline imports exactly the listed packages, in the environment the programs run with (MALLOC_ARENA_MAX=1); the agent additionally loads its storage backends (S3 and Azure SDKs).',
     );
     const baseline = await importOnlyRss(ctx);
     ctx.log(`import-only node: ${baseline?.toFixed(0)} MiB`);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyBase64 } from '../../core/keyring.js';
-import { AGENT_NODE_FLAGS, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
+import { AGENT_NODE_FLAGS, programEnv, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
 import { onLines } from './lines.js';
 
 const dist = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,7 +70,7 @@ export class AgentProcess {
   static async start(config: string, opts: { args?: string[]; env?: NodeJS.ProcessEnv; wait?: boolean } = {}): Promise<AgentProcess> {
     const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, AGENT_CLI, '--config', config, ...(opts.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, WALCAST_LOG_LEVEL: process.env.WALCAST_TEST_LOG_LEVEL ?? 'debug', ...opts.env },
+      env: programEnv({ WALCAST_LOG_LEVEL: process.env.WALCAST_TEST_LOG_LEVEL ?? 'debug', ...opts.env }),
     });
     const a = new AgentProcess(child);
     if (opts.wait !== false) {
@@ -131,7 +131,7 @@ export interface CliResult {
 
 /** Runs walcast-restore with arguments. */
 export function restoreCli(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, env: programEnv() });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -141,7 +141,7 @@ export function restoreCli(...args: string[]): CliResult {
  */
 export function cliAsync(which: 'agent' | 'restore', args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, which === 'agent' ? [...AGENT_NODE_FLAGS, AGENT_CLI, ...args] : [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, which === 'agent' ? [...AGENT_NODE_FLAGS, AGENT_CLI, ...args] : [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: programEnv(env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -152,7 +152,7 @@ export function cliAsync(which: 'agent' | 'restore', args: string[], env: NodeJS
 
 /** Runs walcast-agent with arguments to completion (e.g. --once, or a failing start). */
 export function agentCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
-  const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, AGENT_CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...AGENT_NODE_FLAGS, AGENT_CLI, ...args], { encoding: 'utf8', env: programEnv(env), timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
