@@ -20,6 +20,7 @@ import { CorruptObjectError, WalcastError, type ErrorContext } from './errors.js
 import type { ChunkKeys } from './object-codec.js';
 import { pageHash } from './page-hash.js';
 import type { SnapshotReader } from './snapshot.js';
+import { RESTORE_WORKER_LIMITS } from './node-flags.js';
 
 /** Decoder threads used at most (past a few, the file writes are the limit). */
 const MAX_THREADS = 3;
@@ -93,7 +94,7 @@ export class DecodePool {
     threads: number,
   ) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: setup });
+      const w = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: setup, resourceLimits: RESTORE_WORKER_LIMITS });
       w.on('message', (r: DecodeReply) => {
         const job = this.waiting.get(r.id);
         if (!job) return;

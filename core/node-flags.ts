@@ -34,3 +34,13 @@ export const PROGRAM_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX:
 export function programEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, ...PROGRAM_ENV, ...extra };
 }
+
+/**
+ * The restore's worker threads (decoders, page writer, integrity check):
+ * each is an isolate with a young generation of its own, and they allocate
+ * few JavaScript objects, so a small one is enough, and what it holds dead
+ * is less. Measured on a 4 GiB restore (4 runs each, alternating): peak RSS
+ * 237-268 MiB (mean 249) without the limit, 234-240 MiB (mean 237) with
+ * it; a 1 GiB restore took as long.
+ */
+export const RESTORE_WORKER_LIMITS = { maxYoungGenerationSizeMb: 3 } as const;

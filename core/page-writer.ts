@@ -6,6 +6,7 @@
  * memory: a batch's arena must not be touched until its write resolved.
  */
 import { Worker } from 'node:worker_threads';
+import { RESTORE_WORKER_LIMITS } from './node-flags.js';
 
 /** A batch of pages for the worker: slot i of `arena` holds page `pgnos[i]`. */
 export interface PageBatch {
@@ -46,7 +47,7 @@ export class PageWriter {
     private readonly fd: number,
     private readonly pageSize: number,
   ) {
-    this.worker = new Worker(new URL('./page-writer-worker.js', import.meta.url));
+    this.worker = new Worker(new URL('./page-writer-worker.js', import.meta.url), { resourceLimits: RESTORE_WORKER_LIMITS });
     this.worker.unref();
     this.worker.on('message', (m: PageBatchDone) => {
       const w = this.waiting.get(m.id);

@@ -20,6 +20,7 @@ import { replay, type ReplayProgress, type RestoreTarget } from './replay.js';
 import { planRestore } from './restore-plan.js';
 import { fsyncDir } from './storage/file-storage.js';
 import type { Storage } from './storage/storage.js';
+import { RESTORE_WORKER_LIMITS } from './node-flags.js';
 
 /** What to do when integrity_check fails or cannot run. */
 const INTEGRITY_HINT = 'restore an earlier point, or from another destination, and report this';
@@ -136,7 +137,7 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
 
 /** Runs PRAGMA integrity_check on `path` in a worker thread; resolves with the problems it reported. */
 function integrityProblems(path: string): Promise<string[]> {
-  const worker = new Worker(new URL('./integrity-worker.js', import.meta.url), { workerData: { path } });
+  const worker = new Worker(new URL('./integrity-worker.js', import.meta.url), { workerData: { path }, resourceLimits: RESTORE_WORKER_LIMITS });
   return new Promise<string[]>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
