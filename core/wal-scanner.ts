@@ -20,6 +20,8 @@ import {
 
 /** Bytes read per system call while scanning. */
 const READ_BYTES = 4 << 20;
+/** Frames in a scan's first read; later reads double up to half the read buffer. */
+const FIRST_BLOCK_FRAMES = 16;
 
 /** A point in one WAL: after frame `frame` (0 = right after the header). */
 export interface WalPosition {
@@ -135,12 +137,19 @@ export async function scanWal(fh: FileHandle, from: WalPosition, opts: ScanOptio
   let committed = { frame: from.frame, c1: from.checksum1, c2: from.checksum2, count: 0 };
   const lastFrame = opts.lastFrame ?? Infinity;
 
-  // Block k holds frames from.frame + 1 + k * perRead onwards; each is read while the one before is checked.
-  function* blocks(): Iterator<Span> {
-    for (let f = from.frame; f < lastFrame; f += perRead) yield { position: frameOffset(f + 1, ps), bytes: Math.min(perRead, lastFrame - f) * frameSize };
+  // Blocks follow each other from frame from.frame + 1; each is read while the one before is checked.
+  // They start small and double: a poll usually finds a few new frames, and
+  // past them a reused WAL still holds a previous cycle's frames, which one
+  // full-size block (and the one read ahead) would copy on every poll.
+  function* blocks(): Iterator<Span & { frames: number }> {
+    let size = Math.min(FIRST_BLOCK_FRAMES, perRead);
+    for (let f = from.frame; f < lastFrame; f += size, size = Math.min(2 * size, perRead)) {
+      const frames = Math.min(size, lastFrame - f);
+      yield { position: frameOffset(f + 1, ps), bytes: frames * frameSize, frames };
+    }
   }
-  scan: for await (const { bytes: got } of readAhead(fh, blocks(), buffers)) {
-    const want = Math.min(perRead, lastFrame - frame);
+  scan: for await (const { span, bytes: got } of readAhead(fh, blocks(), buffers)) {
+    const want = span.frames;
     const n = Math.floor(got.length / frameSize);
     const dv = new DataView(got.buffer, got.byteOffset, got.length);
     for (let j = 0; j < n; j++) {

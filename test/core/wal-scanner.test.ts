@@ -127,4 +127,29 @@ test('resumes from a position and recognises when it no longer holds', async () 
   db.close();
 });
 
+test('a scan of a reused WAL reads a few frames past the new ones, not the old cycle behind them', async () => {
+  const dir = tempDir();
+  const db = createWalDb(join(dir, 'a.db'));
+  db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+  const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
+  db.transaction(() => {
+    for (let i = 0; i < 600; i++) ins.run(Buffer.alloc(3000, i));
+  })();
+  db.pragma('wal_checkpoint(PASSIVE)'); // everything backfilled: the next write starts the WAL over
+  ins.run(Buffer.alloc(3000, 1));
+  const walPath = join(dir, 'a.db-wal');
+  assert.ok(statSync(walPath).size > 600 * 4096, 'the old cycle is still in the file');
+  const fh = await open(walPath, 'r');
+  let bytesRead = 0;
+  const counting = { read: async (...args: Parameters<typeof fh.read>) => { const r = await fh.read(...args); bytesRead += r.bytesRead; return r; } } as unknown as typeof fh;
+  const header = (await readWalHeader(fh))!;
+  const scan = await scanWal(counting, headerPosition(header));
+  await fh.close();
+  db.close();
+  assert.is(scan.commits.length, 1, 'the one commit of the new cycle');
+  assert.ok(scan.end.frame >= 1 && scan.end.frame < 16);
+  // The first block and the one read ahead of it: 16 + 32 frames at most.
+  assert.ok(bytesRead <= 48 * (4096 + WAL_FRAME_HEADER_SIZE), `read ${bytesRead} bytes`);
+});
+
 test.run();
