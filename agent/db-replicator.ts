@@ -31,6 +31,8 @@ import { removeOrphans, requeueStaged } from './staged-leftovers.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
+/** Least time between cycles that look at commits already waiting for the interval (see wake()). */
+const OBSERVE_GAP_MS = 10;
 
 /** Replicates one database. */
 export class DbReplicator {
@@ -72,6 +74,9 @@ export class DbReplicator {
   private started = false;
   private watcher: ChangeWatcher | null = null;
   private readonly loop: CaptureLoop;
+  /** When the last cycle started (performance.now()), and the wake put off until the gap after it. */
+  private cycleAt = -Infinity;
+  private deferredWake: NodeJS.Timeout | null = null;
 
   constructor(readonly deps: ReplicatorDeps) {
     this.name = deps.db.name;
@@ -124,6 +129,7 @@ export class DbReplicator {
    * read over, checkpoint, snapshot. Returns how long to wait before the next.
    */
   async cycle(force: boolean): Promise<number> {
+    this.cycleAt = performance.now();
     this.watcher?.arm();
     const replaced = await this.tailer.replaced();
     if (replaced) {
@@ -171,7 +177,15 @@ export class DbReplicator {
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
   wake(): void {
-    this.loop.wake();
+    // Commits waiting for the interval are looked at again at most every
+    // OBSERVE_GAP_MS: under load every commit raises a file event, and a
+    // cycle per event costs the application CPU for no earlier upload.
+    const wait = this.pending.length ? this.cycleAt + OBSERVE_GAP_MS - performance.now() : 0;
+    if (wait <= 0) return this.loop.wake();
+    this.deferredWake ??= setTimeout(() => {
+      this.deferredWake = null;
+      this.loop.wake();
+    }, wait).unref();
   }
 
   // ---- observe and stage ------------------------------------------------------
@@ -370,6 +384,7 @@ export class DbReplicator {
     this.closing = true;
     const until = Date.now() + deadlineMs;
     const stopped = this.loop.stop();
+    if (this.deferredWake) clearTimeout(this.deferredWake);
     await this.watcher?.close();
     await stopped;
     if (this.started) {

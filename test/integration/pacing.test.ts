@@ -1,8 +1,9 @@
 /**
  * When segments ship: at most one per sync interval under steady load, but a
  * burst of `syncWalBytes` of WAL ships at once, without waiting for the
- * interval or the poll. The application is the sqlite3 CLI, a separate
- * process.
+ * interval or the poll; and commits that wait for the interval are looked at
+ * every 10 ms at most, not once per file event. The applications are the
+ * sqlite3 CLI and a Node writer, separate processes.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,6 +12,7 @@ import { AgentProcess, sleep, writeConfig } from '../helpers/agent.js';
 import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
 import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
+import { SeqWriter } from '../helpers/writers.js';
 
 const test = suite('pacing');
 
@@ -55,5 +57,32 @@ async function burstShips(dir: string, db: string, config: string): Promise<void
   assertSameDatabase(out, ref, 'the state after the burst, restored while the interval still runs');
   assert.is((await timeline(config)).commits.length, 6, 'every commit shipped with the burst (4 small, the waiting one, the burst)');
 }
+
+test('commits waiting for the interval are looked at every 10 ms at most, not once per commit', async () => {
+  const dir = tempDir('pacing');
+  const db = join(dir, 'app.db');
+  sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE seq(id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n');
+  const config = writeConfig(dir, { overrides: { syncIntervalMs: 2000, pollIntervalMs: 60_000 } });
+  const agent = await AgentProcess.start(config);
+  try {
+    const writer = SeqWriter.start(db, 500, 1); // a commit about every millisecond, each a file event
+    await writer.finished();
+    const ref = pageExactImage(db);
+    assert.is(await agent.stop(), 0);
+    const { generations, commits } = await timeline(config);
+    assert.is(commits.length, 500, 'every row, one commit each');
+    const seen = commits.map((c) => c.observedAtMs);
+    const spanMs = Math.max(...seen) - Math.min(...seen);
+    const looks = new Set(seen).size;
+    // Segments start when nothing waits: each may add a look outside the gap, and so may the last flush.
+    const segments = generations.reduce((n, g) => n + g.segments.length, 0);
+    assert.ok(looks <= Math.floor(spanMs / 10) + 2 * segments + 3, `${looks} distinct observation times over ${spanMs} ms in ${segments} segments`);
+    const out = join(dir, 'out.db');
+    restoreOk(config, out);
+    assertSameDatabase(out, { sha256: ref.sha256, logical: logicalHash(ref.path) }, 'every commit, restored');
+  } finally {
+    if (agent.child.exitCode === null) await agent.kill();
+  }
+});
 
 test.run();
