@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../core/config.js';
-import { programEnv, RESTORE_NODE_FLAGS } from '../core/node-flags.js';
+import { restoreEnv, RESTORE_NODE_FLAGS } from '../core/node-flags.js';
 import type { Logger } from './logger.js';
 
 /** Outcome of one drill. */
@@ -32,7 +32,7 @@ export async function runDrill(config: Readonly<AgentConfig>, db: string): Promi
   if (config.drills.destination) args.push('--destination', config.drills.destination);
   try {
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, args, { maxBuffer: 1 << 20, env: programEnv() }, (err, stdout, stderr) =>
+      execFile(process.execPath, args, { maxBuffer: 1 << 20, env: restoreEnv() }, (err, stdout, stderr) =>
         err ? reject(new Error(stderr.split('\n').find((l) => l.startsWith('Error: '))?.slice(7) ?? err.message)) : resolve(stdout),
       ),
     );

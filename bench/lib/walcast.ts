@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.js';
-import { programEnv, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
+import { restoreEnv, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
 import { generateKeyBase64, loadKeyring, type Keyring } from '../../core/keyring.js';
 import { AgentProcess } from '../../test/helpers/agent.js';
 import type { ScenarioContext } from './context.js';
@@ -99,7 +99,7 @@ export async function restoreWalcast(
   const args = [...RESTORE_NODE_FLAGS, RESTORE_CLI, 'restore', '--config', config, '--output', output, '--json'];
   if (opts.timestamp) args.push('--timestamp', opts.timestamp);
   if (opts.integrity === false) args.push('--no-integrity-check');
-  const r = await runTimed(ctx, process.execPath, args, { env: programEnv() });
+  const r = await runTimed(ctx, process.execPath, args, { env: restoreEnv() });
   if (r.code !== 0) throw new Error(`walcast restore failed (${r.code}): ${r.stderr || r.stdout}`);
   return { ...r, result: JSON.parse(r.stdout.trim().split('\n').pop()!) as RestoreJson };
 }

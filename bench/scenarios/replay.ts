@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Keyring } from '../../core/keyring.js';
-import { RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
+import { RESTORE_ENV, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
 import { Layout, newGenerationId } from '../../core/layout.js';
 import { prefetch } from '../../core/prefetch.js';
 import { fileSink } from '../../core/file-sink.js';
@@ -47,6 +47,7 @@ async function timeReplay(plan: ReplayPlan, storage: FileStorage, keyring: Keyri
 export const replayScenario: Scenario = {
   name: 'replay',
   nodeFlags: RESTORE_NODE_FLAGS, // it stands for the restore tool
+  env: RESTORE_ENV,
   summary: 'PITR page writes/s over a long segment chain (file sink, null sink) vs decode-only',
   async run(ctx: ScenarioContext) {
     const baseBytes = ctx.pick({ smoke: 4 * MiB, quick: 32 * MiB, full: 256 * MiB });

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyBase64 } from '../../core/keyring.js';
-import { AGENT_NODE_FLAGS, programEnv, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
+import { AGENT_NODE_FLAGS, programEnv, restoreEnv, RESTORE_NODE_FLAGS } from '../../core/node-flags.js';
 import { onLines } from './lines.js';
 
 const dist = fileURLToPath(new URL('../../', import.meta.url));
@@ -131,7 +131,7 @@ export interface CliResult {
 
 /** Runs walcast-restore with arguments. */
 export function restoreCli(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, env: programEnv() });
+  const r = spawnSync(process.execPath, [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, env: restoreEnv() });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -141,7 +141,7 @@ export function restoreCli(...args: string[]): CliResult {
  */
 export function cliAsync(which: 'agent' | 'restore', args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, which === 'agent' ? [...AGENT_NODE_FLAGS, AGENT_CLI, ...args] : [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: programEnv(env) });
+    const child = spawn(process.execPath, which === 'agent' ? [...AGENT_NODE_FLAGS, AGENT_CLI, ...args] : [...RESTORE_NODE_FLAGS, RESTORE_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: which === 'agent' ? programEnv(env) : restoreEnv(env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
