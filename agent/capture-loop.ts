@@ -17,6 +17,9 @@ export class CaptureLoop {
   private stopping = false;
   private done: Promise<void> = Promise.resolve();
   private lastError: { message: string; atMs: number } | null = null;
+  /** When the last cycle began (performance.now()), and a wake put off until a gap after it. */
+  private cycleAt = -Infinity;
+  private deferredWake: NodeJS.Timeout | null = null;
 
   /**
    * `cycle` returns how long to wait before the next one. `onError` hears of
@@ -38,14 +41,23 @@ export class CaptureLoop {
     this.done = this.run();
   }
 
-  /** Ends the current sleep, so the next cycle runs now. */
-  wake(): void {
-    this.alarm.wake();
+  /**
+   * Ends the current sleep, so the next cycle runs now; with `gapMs`, not
+   * before `gapMs` after the last cycle began (the wake is put off, once).
+   */
+  wake(gapMs = 0): void {
+    const wait = this.cycleAt + gapMs - performance.now();
+    if (wait <= 0) return this.alarm.wake();
+    this.deferredWake ??= setTimeout(() => {
+      this.deferredWake = null;
+      this.alarm.wake();
+    }, wait).unref();
   }
 
   /** Lets the cycle in progress finish and runs no other; resolves when the loop has ended. Idempotent. */
   stop(): Promise<void> {
     this.stopping = true;
+    if (this.deferredWake) clearTimeout(this.deferredWake);
     this.alarm.wake();
     return this.done;
   }
@@ -56,6 +68,7 @@ export class CaptureLoop {
       await this.alarm.sleep(delay);
       if (this.stopping) break;
       try {
+        this.cycleAt = performance.now();
         delay = await this.cycle();
         this.lastError = null;
       } catch (err) {

@@ -31,8 +31,6 @@ import { removeOrphans, requeueStaged } from './staged-leftovers.js';
 
 /** A segment holds at most this many frames, unless one transaction is larger. */
 const MAX_SEGMENT_FRAMES = 16_384;
-/** Least time between cycles that look at commits already waiting for the interval (see wake()). */
-const OBSERVE_GAP_MS = 10;
 
 /** Replicates one database. */
 export class DbReplicator {
@@ -74,9 +72,6 @@ export class DbReplicator {
   private started = false;
   private watcher: ChangeWatcher | null = null;
   private readonly loop: CaptureLoop;
-  /** When the last cycle started (performance.now()), and the wake put off until the gap after it. */
-  private cycleAt = -Infinity;
-  private deferredWake: NodeJS.Timeout | null = null;
 
   constructor(readonly deps: ReplicatorDeps) {
     this.name = deps.db.name;
@@ -129,7 +124,6 @@ export class DbReplicator {
    * read over, checkpoint, snapshot. Returns how long to wait before the next.
    */
   async cycle(force: boolean): Promise<number> {
-    this.cycleAt = performance.now();
     this.watcher?.arm();
     const replaced = await this.tailer.replaced();
     if (replaced) {
@@ -177,15 +171,7 @@ export class DbReplicator {
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
   wake(): void {
-    // Commits waiting for the interval are looked at again at most every
-    // OBSERVE_GAP_MS: under load every commit raises a file event, and a
-    // cycle per event costs the application CPU for no earlier upload.
-    const wait = this.pending.length ? this.cycleAt + OBSERVE_GAP_MS - performance.now() : 0;
-    if (wait <= 0) return this.loop.wake();
-    this.deferredWake ??= setTimeout(() => {
-      this.deferredWake = null;
-      this.loop.wake();
-    }, wait).unref();
+    this.loop.wake(this.pacer.wakeGapMs(this.pending.length > 0));
   }
 
   // ---- observe and stage ------------------------------------------------------
@@ -227,14 +213,11 @@ export class DbReplicator {
    */
   async stage(paced = true): Promise<boolean> {
     if (!this.pending.length || !this.sum) return false;
-    if (this.staging.bytes > this.deps.config.staging.maxBytes) {
-      if (!this.stagingFull) this.log.error({ stagedBytes: this.staging.bytes, hint: 'check destination health; the WAL stays pinned until uploads catch up' }, 'staging is full; capture paused');
-      this.stagingFull = true;
-      this.hooks.onStagingFull?.(this.name, true);
-      return false;
-    }
-    if (this.stagingFull) this.hooks.onStagingFull?.(this.name, false);
-    this.stagingFull = false;
+    const full = this.staging.bytes > this.deps.config.staging.maxBytes;
+    if (full && !this.stagingFull) this.log.error({ stagedBytes: this.staging.bytes, hint: 'check destination health; the WAL stays pinned until uploads catch up' }, 'staging is full; capture paused');
+    if (full || this.stagingFull) this.hooks.onStagingFull?.(this.name, full);
+    this.stagingFull = full;
+    if (full) return false;
     const started = performance.now();
     let built;
     try {
@@ -330,10 +313,7 @@ export class DbReplicator {
    * (a backlog too large for one segment, staging full, a restart).
    */
   async stageAfterHandOver(): Promise<boolean> {
-    if (this.pending.length || this.capped || this.readGap) return false;
-    await this.handOver();
-    await this.observe();
-    if (this.capped || this.readGap || !this.sum) return false;
+    if (!(await this.handOverAndLook()) || !this.sum) return false;
     if (this.pending.length && !(await this.stage(false))) return false;
     return this.pending.length === 0;
   }
@@ -343,10 +323,15 @@ export class DbReplicator {
    * past the staged end, so the held read pins no unstaged frame.
    */
   async pinsOnlyStaged(): Promise<boolean> {
+    return (await this.handOverAndLook()) && this.pending.length === 0;
+  }
+
+  /** With nothing observed unstaged, moves the read forward and observes; false when the look found a backlog or a gap. */
+  private async handOverAndLook(): Promise<boolean> {
     if (this.pending.length || this.capped || this.readGap) return false;
     await this.handOver();
     await this.observe();
-    return this.pending.length === 0 && !this.capped && !this.readGap;
+    return !this.capped && !this.readGap;
   }
 
   private async reopen(): Promise<void> {
@@ -384,7 +369,6 @@ export class DbReplicator {
     this.closing = true;
     const until = Date.now() + deadlineMs;
     const stopped = this.loop.stop();
-    if (this.deferredWake) clearTimeout(this.deferredWake);
     await this.watcher?.close();
     await stopped;
     if (this.started) {

@@ -1,5 +1,6 @@
 /**
- * When segments ship, and how long the capture loop sleeps meanwhile.
+ * When segments ship, and how long the capture loop sleeps meanwhile (and
+ * how soon a file event may wake it).
  *
  * The upload-rate bucket refills one token per sync interval up to a small
  * burst, and each regular segment spends one. Under steady load a
@@ -11,6 +12,8 @@ import { WAL_FRAME_HEADER_SIZE } from '../core/wal-format.js';
 
 /** Segments that may go out back to back after a quiet spell. */
 const BURST = 2;
+/** Least time between the starts of cycles that look at commits already waiting for a token. */
+const OBSERVE_GAP_MS = 10;
 
 /** The settings the pace follows. */
 export interface PaceConfig {
@@ -49,6 +52,16 @@ export class Pacer {
   backlogFull(frames: number, pageSize: number): boolean {
     const limit = this.cfg.syncWalBytes;
     return limit > 0 && frames * (pageSize + WAL_FRAME_HEADER_SIZE) >= limit;
+  }
+
+  /**
+   * How long after a cycle began a file event may start the next one. Under
+   * load every commit raises an event, and a cycle per event costs the
+   * application CPU for no earlier upload while commits wait for a token;
+   * after a quiet spell a commit is looked at (and shipped) at once.
+   */
+  wakeGapMs(waiting: boolean): number {
+    return waiting ? OBSERVE_GAP_MS : 0;
   }
 
   /** How long to sleep before the next look, with or without commits waiting for a token. */
