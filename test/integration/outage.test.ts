@@ -2,7 +2,9 @@
  * Outage: under continuous writes the S3 server is stopped for 60 s and
  * restarted. No transaction may be lost, the agent must catch up, the
  * application must never block, and the local-folder destination must stay
- * current throughout.
+ * current throughout. And when an outage fills staging, capture pauses and
+ * says so, the WAL keeps what is not captured, and capture resumes when the
+ * destination returns.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,6 +19,13 @@ import { SeqWriter } from '../helpers/writers.js';
 
 const test = suite('outage');
 const OUTAGE_MS = Number(process.env.WALCAST_OUTAGE_MS ?? 60_000);
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{db="app"\\} (\\S+)$`, 'm').exec(text);
+  assert.ok(m, `metric ${name} is exported`);
+  return Number(m![1]);
+}
 
 async function lags(port: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -83,6 +92,52 @@ test(`S3 down for ${OUTAGE_MS / 1000} s under writes: nothing lost, the file des
     const rows = new Database(out, { readonly: true }).prepare('SELECT count(*) c, max(id) m FROM seq').get() as { c: number; m: number };
     assert.is(rows.c, writer.commits.size, 'every committed transaction is there');
     assert.is(rows.m, writer.commits.size);
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('a full staging pauses capture and says so; nothing is lost, and capture resumes when the destination returns', async () => {
+  const dir = tempDir('outage');
+  const db = join(dir, 'app.db');
+  sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB NOT NULL);\n');
+  let s3 = await startS3rver();
+  const config = writeConfig(dir, { destinations: [s3DestinationConfig(s3, 's3', 'full')], overrides: { metrics: { listen: '127.0.0.1:0' }, staging: { maxBytes: 1 << 20 } } });
+  const agent = await AgentProcess.start(config);
+  const port = Number((await agent.waitFor((l) => l.msg === 'metrics and health listening')).port);
+  const insert = (rows: number) => sqliteCli(db, `PRAGMA busy_timeout=5000; WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ${rows}) INSERT INTO t(b) SELECT randomblob(400) FROM s;\n`);
+  const waitMetric = async (name: string, ok: (v: number) => boolean, what: string) => {
+    for (const until = Date.now() + 60_000; !ok(await metric(port, name)); await sleep(200)) {
+      if (Date.now() > until) assert.unreachable(`${what}: ${name} stayed ${await metric(port, name)}\n${agent.logs.slice(-20).map((l) => JSON.stringify(l)).join('\n')}`);
+    }
+  };
+  try {
+    await s3.stop();
+    for (let i = 0; i < 4; i++) {
+      insert(1000); // about 450 KB of incompressible pages: staged, not uploaded
+      await sleep(400);
+    }
+    await waitMetric('walcast_staging_full', (v) => v === 1, 'staging filled up');
+    assert.ok((await metric(port, 'walcast_staging_bytes')) > 1 << 20, 'staged bytes passed staging.maxBytes');
+    const captured = await metric(port, 'walcast_captured_txid');
+    insert(10); // waits in the WAL while capture is paused
+    await sleep(1000);
+    assert.is(await metric(port, 'walcast_staging_full'), 1, 'still paused');
+    assert.is(await metric(port, 'walcast_captured_txid'), captured, 'nothing more was staged');
+    assert.is(agent.logs.filter((l) => l.msg === 'staging is full; capture paused').length, 1, 'said once, not once per cycle');
+    s3 = await startS3rver({ port: s3.port, dir: s3.dir, bucket: s3.bucket });
+    await waitMetric('walcast_staging_full', (v) => v === 0, 'capture resumed once uploads drained staging');
+    await waitMetric('walcast_captured_txid', (v) => v > captured, 'the commits waiting in the WAL were captured');
+  } finally {
+    assert.is(await agent.stop(), 0);
+  }
+  try {
+    const live = pageExactImage(db);
+    const out = join(dir, 'out.db');
+    restoreOk(config, out);
+    assertSameDatabase(out, { sha256: live.sha256, logical: logicalHash(live.path) }, 'restore after staging was full');
+    const rows = new Database(out, { readonly: true }).prepare('SELECT count(*) c FROM t').get() as { c: number };
+    assert.is(rows.c, 4010, 'every row, including those written while capture was paused');
   } finally {
     await s3.stop();
   }
