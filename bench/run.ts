@@ -15,8 +15,8 @@
  *   --keep         keep scratch files for inspection
  *
  * A scenario that names Node flags (Scenario.nodeFlags) runs in a child
- * runner started with them and the programs' environment (PROGRAM_ENV, and
- * Scenario.env on top), which writes its JSON and nothing else.
+ * runner started with them and the programs' environment (PROGRAM_ENV), which
+ * writes its JSON and nothing else.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -150,10 +150,10 @@ async function main(): Promise<number> {
 /** Runs one scenario in a child runner started with `flags`; returns the result it wrote, or why there is none. */
 async function runInChild(s: Scenario, flags: readonly string[], mode: Mode, outDir: string, workRoot: string, keep: boolean): Promise<{ result?: ScenarioResult; error?: string }> {
   const args = [...flags, fileURLToPath(import.meta.url), '--child', '--out', outDir, '--work', workRoot, ...(mode === 'full' ? [] : [`--${mode}`]), ...(keep ? ['--keep'] : []), s.name];
-  process.stderr.write(`[${s.name}] in a child process: ${Object.entries(s.env ?? {}).map(([k, v]) => `${k}=${v} `).join('')}node ${flags.join(' ')}\n`);
+  process.stderr.write(`[${s.name}] in a child process: node ${flags.join(' ')}\n`);
   const path = join(outDir, `${s.name}.json`);
   rmSync(path, { force: true });
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env: programEnv(s.env) });
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: programEnv() });
   const code = await new Promise<number | null>((resolve) => {
     child.on('exit', (c) => resolve(c));
     child.on('error', () => resolve(null));

@@ -25,6 +25,8 @@ export const AGENT_CLI = join(DIST, 'agent', 'cli.js');
 export const RESTORE_CLI = join(DIST, 'restore-tool', 'cli.js');
 /** The bench's writer process (compiled). */
 export const WRITER_PROCESS = join(DIST, 'bench', 'lib', 'writer-process.js');
+/** Entry of the replay scenario's timed process. */
+export const REPLAY_ROUNDS = join(DIST, 'bench', 'lib', 'replay-rounds.js');
 /** Default folder for result JSON files (source tree, so they sit beside the code; gitignored). */
 export const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
 /** Default scratch folder (gitignored); each scenario gets a subfolder removed afterwards. */

@@ -14,8 +14,6 @@ export interface Scenario {
    * in a child process started with them.
    */
   nodeFlags?: readonly string[];
-  /** Environment of that program beyond PROGRAM_ENV (the restore tool's RESTORE_ENV). */
-  env?: Readonly<Record<string, string>>;
   /** Measures and returns its figures; parameters and notes go into `ctx`. */
   run(ctx: ScenarioContext): Promise<Figure[]>;
 }
