@@ -238,9 +238,9 @@ export class DbReplicator {
     this.pending = [];
     this.pendingFrames = 0;
     if (paced) this.pacer.spend();
-    this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs);
+    this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs, built.body);
     const ms = performance.now() - started;
-    this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms) }, 'segment staged');
+    this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms * 10) / 10 }, 'segment staged');
     this.hooks.onSegment?.(this.name, built, ms);
     return true;
   }

@@ -60,11 +60,12 @@ export class ReplicationSet {
   /**
    * Sends a staged object to every destination. `oldestCommitMs` (segments)
    * is when its first commit was observed: what the lag is measured from.
+   * `body`, when given, is the staged object's bytes (see Uploader.enqueue).
    */
-  enqueue(key: string, size: number, oldestCommitMs?: number): void {
+  enqueue(key: string, size: number, oldestCommitMs?: number, body?: Buffer | null): void {
     this.acks.set(key, this.acks.get(key) ?? new Set());
     if (oldestCommitMs !== undefined) for (const m of this.unacked.values()) m.set(key, oldestCommitMs);
-    for (const u of this.uploaders) u.enqueue(key, size);
+    for (const u of this.uploaders) u.enqueue(key, size, body);
   }
 
   /** Observed time of the oldest commit `dest` has not confirmed; null when it has everything staged. */

@@ -34,7 +34,12 @@ export interface BuiltSegment {
   /** WAL bytes the segment covers (all frames of its commits). */
   walBytes: number;
   commits: CommitRecord[];
+  /** The sealed object itself when it is small (KEEP_BYTES), for its first upload; null otherwise. */
+  body: Buffer | null;
 }
+
+/** A sealed segment up to this size stays in memory for its first upload, which then need not read it back from staging. */
+const KEEP_BYTES = 1 << 20;
 
 /** Inputs of `buildSegment`. */
 export interface SegmentInput {
@@ -110,8 +115,14 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
   const key = input.layout.segment(input.generation, 0, minTxid, maxTxid);
   const plan = { db: input.layout.db, generation: input.generation, level: 0, pageSize, commits, prevSha256: input.prevSha256 };
   const { salt1, salt2 } = observations[0]!.end;
+  const kept: Buffer[] = []; // the encoder's output buffers are fresh, never reused
+  let keptBytes = 0;
   const done = await writeObject(input.staging, key, async (sink) => {
-    const enc = new SegmentEncoder(plan, input.keyring, sink, input.compress);
+    const keep = async (buffers: Buffer[]): Promise<void> => {
+      for (const b of buffers) if ((keptBytes += b.length) <= KEEP_BYTES) kept.push(b);
+      await sink(buffers);
+    };
+    const enc = new SegmentEncoder(plan, input.keyring, keep, input.compress);
     await input.tailer.readFrames(frames, n, pageSize, async (i, header, page) => {
       if (
         header.readUInt32BE(8) !== salt1 || header.readUInt32BE(12) !== salt2 ||
@@ -137,6 +148,7 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
     pages: n,
     walBytes: walFrames * (pageSize + 24),
     commits,
+    body: keptBytes <= KEEP_BYTES ? Buffer.concat(kept, keptBytes) : null,
   };
 }
 

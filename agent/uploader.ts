@@ -60,13 +60,19 @@ export class Uploader {
     this.status = { name, failing: false, lastError: null, lastAckAtMs: 0, queued: 0, uploadedObjects: 0, uploadedBytes: 0 };
   }
 
-  /** Queues a staged object (by its staging key); a key already queued is ignored. */
-  enqueue(key: string, size: number): void {
+  /**
+   * Queues a staged object (by its staging key); a key already queued is
+   * ignored. `body`, the staged bytes, spares the first attempt reading them
+   * back from staging; it is held only when the lane is idle, so a slow
+   * destination never keeps more than one object in memory.
+   */
+  enqueue(key: string, size: number, body?: Buffer | null): void {
     if (this.closing || this.queued.has(key)) return;
     this.queued.add(key);
     this.status.queued = this.queued.size;
     const lane = key.endsWith('.seg') ? this.segments : this.bulk;
-    void lane.add(() => this.upload(key, size));
+    const first = body && lane.size === 0 && lane.pending === 0 ? body : null;
+    void lane.add(() => this.upload(key, size, first));
   }
 
   /** Resolves when every queued object is uploaded, or after `timeoutMs`. Returns true when drained. */
@@ -89,7 +95,8 @@ export class Uploader {
     this.alarm.wake();
   }
 
-  private async upload(key: string, size: number): Promise<void> {
+  private async upload(key: string, size: number, inMemory: Buffer | null): Promise<void> {
+    let first = inMemory;
     let attempt = 0;
     while (!this.closing) {
       const started = performance.now();
@@ -98,7 +105,9 @@ export class Uploader {
           await this.gate();
           this.gateOpen = true;
         }
-        const body = await this.staging.objects.get(key);
+        // With its end given, the read takes the object's size in one buffer (no 1 MiB read buffer, no extra read for the end).
+        const body = first ?? (await this.staging.objects.get(key, size > 0 ? { start: 0, end: size - 1 } : undefined));
+        first = null; // a retry reads what staging holds
         await this.storage.put(joinKey(this.prefix, key), body, { size });
         this.queued.delete(key);
         this.status.queued = this.queued.size;
@@ -110,8 +119,9 @@ export class Uploader {
           this.log.info({ destination: this.name }, 'destination recovered');
           this.events.onRecover?.(this.name);
         }
-        this.log.debug({ destination: this.name, object: key, bytes: size }, 'uploaded');
-        this.events.onAck(this.name, key, size, performance.now() - started);
+        const ms = performance.now() - started;
+        this.log.debug({ destination: this.name, object: key, bytes: size, ms: Math.round(ms * 10) / 10 }, 'uploaded');
+        this.events.onAck(this.name, key, size, ms);
         return;
       } catch (err) {
         if (err instanceof NotFoundError && err.context.object === key) {
