@@ -27,15 +27,15 @@ export interface PrefetchOptions {
 }
 
 /**
- * Yields, for each `{ key, size }` in order, a source of its bytes. A source
- * (and every buffer it yielded) is valid until the consumer asks for the
- * next object.
+ * Yields, for each `{ key, size }` in order, a source of its bytes, and for
+ * an object fetched whole, those bytes (`whole`). A source (and every buffer
+ * it yielded) is valid until the consumer asks for the next object.
  */
 export async function* prefetch<T extends { key: string; size: number }>(
   storage: Storage,
   items: readonly T[],
   opts: PrefetchOptions = {},
-): AsyncGenerator<{ item: T; source: AsyncIterable<Buffer> }> {
+): AsyncGenerator<{ item: T; source: AsyncIterable<Buffer>; whole?: Buffer }> {
   const concurrency = opts.concurrency ?? 8;
   const maxBytes = opts.maxBytes ?? 16 << 20;
   const pool = new BufferPool(maxBytes + WHOLE_LIMIT);
@@ -71,7 +71,7 @@ export async function* prefetch<T extends { key: string; size: number }>(
         aheadBytes -= it.size;
         consumed++;
         try {
-          yield { item: it, source: once(got.bytes) };
+          yield { item: it, source: once(got.bytes), whole: got.bytes };
         } finally {
           pool.give(got.memory);
         }

@@ -88,9 +88,9 @@ export interface PageRun {
 export class SegmentReader {
   private constructor(private readonly dec: ObjectDecoder<SegmentHeader>) {}
 
-  /** Opens the segment `object` from a byte stream. */
-  static async open(source: ByteSource, keyring: Keyring, object: string): Promise<SegmentReader> {
-    return new SegmentReader(await ObjectDecoder.open(source, SEGMENT_MAGIC, keyring, object, validateSegmentHeader));
+  /** Opens the segment `object` from a byte stream; `hash: false` skips its SHA-256 (then `sha256()` throws). */
+  static async open(source: ByteSource, keyring: Keyring, object: string, opts: { hash?: boolean } = {}): Promise<SegmentReader> {
+    return new SegmentReader(await ObjectDecoder.open(source, SEGMENT_MAGIC, keyring, object, validateSegmentHeader, opts));
   }
 
   get header(): SegmentHeader {
