@@ -107,7 +107,6 @@ export class Uploader {
         }
         // With its end given, the read takes the object's size in one buffer (no 1 MiB read buffer, no extra read for the end).
         const body = first ?? (await this.staging.objects.get(key, size > 0 ? { start: 0, end: size - 1 } : undefined));
-        first = null; // a retry reads what staging holds
         await this.storage.put(joinKey(this.prefix, key), body, { size });
         this.queued.delete(key);
         this.status.queued = this.queued.size;
@@ -124,6 +123,7 @@ export class Uploader {
         this.events.onAck(this.name, key, size, ms);
         return;
       } catch (err) {
+        first = null; // a retry reads what staging holds, and a failing destination holds no bytes in memory
         if (err instanceof NotFoundError && err.context.object === key) {
           // Gone from staging: another policy already released it. Nothing to send.
           this.queued.delete(key);
