@@ -1,7 +1,10 @@
 /**
  * File-change events on the database and its WAL make capture prompt; the
  * poll is the truth (capture rule 2), so a watch that fails is logged and
- * left alone.
+ * left alone. While the files change fast the replicator turns the watch off
+ * (`disarm`) and looks every few milliseconds instead: each write of the
+ * application would otherwise queue an event and wake the agent, and the
+ * application pays for that wake inside its write call.
  *
  * Raw `fs.watch` (inotify on Linux), not a watcher library: the kernel merges
  * a change only into an event not yet read, so an event always follows the
@@ -33,9 +36,11 @@ export class ChangeWatcher {
   /**
    * Watches every path not watched now. A path that is missing, or was
    * renamed or deleted (its watch follows the old file), is tried again at
-   * the next call; the capture loop calls this every cycle.
+   * the next call; the capture loop calls this every cycle at rest. True when
+   * a watch was set up now: it has missed any change before it.
    */
-  arm(): void {
+  arm(): boolean {
+    let added = false;
     for (const path of this.paths) {
       if (this.closed || this.watchers.has(path)) continue;
       try {
@@ -48,10 +53,17 @@ export class ChangeWatcher {
           this.drop(path);
         });
         this.watchers.set(path, w);
+        added = true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.debug({ path, err: String(err) }, 'cannot watch file; polling continues');
       }
     }
+    return added;
+  }
+
+  /** Stops watching until the next `arm()`. */
+  disarm(): void {
+    for (const path of [...this.watchers.keys()]) this.drop(path);
   }
 
   private drop(path: string): void {
@@ -62,7 +74,7 @@ export class ChangeWatcher {
   /** Stops watching; never throws, since the poll goes on without it. */
   close(): Promise<void> {
     this.closed = true;
-    for (const path of [...this.watchers.keys()]) this.drop(path);
+    this.disarm();
     return Promise.resolve();
   }
 }

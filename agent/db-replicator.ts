@@ -124,7 +124,6 @@ export class DbReplicator {
    * read over, checkpoint, snapshot. Returns how long to wait before the next.
    */
   async cycle(force: boolean): Promise<number> {
-    this.watcher?.arm();
     const replaced = await this.tailer.replaced();
     if (replaced) {
       await this.reopen();
@@ -133,8 +132,10 @@ export class DbReplicator {
     if (!this.read.sqlite || !this.read.sqlite.alive) await this.openSqlite();
     await this.read.begin();
     if (!this.sum) await this.resync(this.resyncReason);
+    const before = this.pendingFrames;
     await this.observe();
     if (!this.sum) return 0;
+    const busy = this.pacer.busy(this.pendingFrames - before);
     const due = force || this.capped || this.pacer.due();
     const burst = this.pending.length > 0 && !due && this.pacer.backlogFull(this.pendingFrames, this.state.pageSize);
     if (this.pending.length && due) {
@@ -152,7 +153,10 @@ export class DbReplicator {
       if (this.pacer.due()) await this.checkpointer.maybeRun();
       if (this.snapshots.due()) await this.snapshots.start();
     }
-    return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0);
+    // Watch the files only while they change slowly (see ChangeWatcher).
+    if (busy) this.watcher?.disarm();
+    const watched = !busy && !this.watcher?.arm();
+    return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0, watched);
   }
 
   private onCycleError(err: unknown, message: string): void {
