@@ -25,6 +25,7 @@ import { Fences } from './fence.js';
 import { Pacer } from './pacer.js';
 import { CaptureLoop } from './capture-loop.js';
 import { ChangeWatcher } from './change-watcher.js';
+import { ReadPin } from './read-pin.js';
 import { HeldRead } from './held-read.js';
 import { replicatorStatus, type ReplicatorStatus } from './replicator-status.js';
 import { removeOrphans, requeueStaged } from './staged-leftovers.js';
@@ -60,9 +61,9 @@ export class DbReplicator {
   private pending: Observation[] = [];
   private pendingFrames = 0;
   cursor: WalPosition | null = null;
-  private capped = false;
-  /** Where the cursor stood when the read last moved forward. */
-  private handedAt: WalPosition | null = null;
+  /** True when the last look stopped at a segment's cap: more committed frames lie past the cursor. */
+  capped = false;
+  private readonly pin = new ReadPin();
   private readonly pacer: Pacer;
   private readonly fences: Fences;
   stagingFull = false;
@@ -136,6 +137,8 @@ export class DbReplicator {
     await this.observe();
     if (!this.sum) return 0;
     const busy = this.pacer.busy(this.pendingFrames - before);
+    // Commits after a whole copy back: the read moves off mark 0 at once (see ReadPin).
+    if (this.pin.onCopiedBackWal && this.pending.length) await this.handOver(true);
     const due = force || this.capped || this.pacer.due();
     const burst = this.pending.length > 0 && !due && this.pacer.backlogFull(this.pendingFrames, this.state.pageSize);
     if (this.pending.length && due) {
@@ -183,6 +186,7 @@ export class DbReplicator {
   /** Pass 1 over new commits, checking the WAL is still the one we were reading. */
   async observe(): Promise<void> {
     const held = this.read.held;
+    const serial = this.read.serial;
     const h = await this.tailer.header();
     if (!h) return; // no WAL, or reset to empty: new frames arrive with a new header
     let from = this.cursor;
@@ -207,7 +211,10 @@ export class DbReplicator {
       this.cursor = obs.end;
       this.hooks.onObserved?.(this.name, obs.commits.length, obs.observedAtMs);
     }
-    if (held && !this.capped) this.readGap = false;
+    if (held && !this.capped) {
+      this.readGap = false;
+      if (this.read.serial === serial) this.pin.looked(serial, this.cursor!);
+    }
   }
 
   /**
@@ -271,10 +278,11 @@ export class DbReplicator {
 
   /**
    * Observes and stages until nothing committed is left (shutdown, --once,
-   * checkpoints); `paced` segments spend an upload token, as in `stage`.
+   * checkpoints), in at most `rounds` segments; `paced` segments spend an
+   * upload token, as in `stage`.
    */
-  async flush(paced = true): Promise<boolean> {
-    for (let i = 0; i < 10_000; i++) {
+  async flush(paced = true, rounds = 10_000): Promise<boolean> {
+    for (let i = 0; i < rounds; i++) {
       await this.observe();
       if (!this.sum) return false;
       if (this.pending.length && !(await this.stage(paced))) return false;
@@ -291,13 +299,29 @@ export class DbReplicator {
   }
 
   /**
-   * Moves the read forward (capture rule 1): only once everything committed
-   * up to the end was staged; the new read starts before the old one ends.
+   * Moves the read forward (capture rule 1); the new read starts before the
+   * old one ends. Normally only once everything committed up to the end was
+   * staged. `withBacklog` moves it past observed or unread commits too (under
+   * sustained load): it still keeps them in the WAL, and the agent copies
+   * back only once `readPinsOnlyStaged`.
    */
-  async handOver(): Promise<void> {
-    if (!this.read.sqlite || this.snapshots.active || this.pending.length || this.capped || this.readGap) return;
+  async handOver(withBacklog = false): Promise<void> {
+    if (!this.read.sqlite || this.snapshots.active || this.readGap) return;
+    if (!withBacklog && (this.pending.length || this.capped)) return;
+    if (!this.pin.worthMoving(this.cursor)) return;
     await this.read.moveForward();
-    this.handedAt = this.cursor;
+    this.pin.moved(this.cursor);
+  }
+
+  /** Records that the WAL was just copied back whole up to the cursor, and the read begun again there. */
+  copiedBack(): void {
+    this.pin.copiedBack(this.cursor);
+  }
+
+  /** True when every frame the held read pins is staged: copying back up to it loses nothing if the agent dies. */
+  get readPinsOnlyStaged(): boolean {
+    const stagedFrame = this.pending.length ? this.pending[0]!.firstFrame - 1 : (this.cursor?.frame ?? 0);
+    return this.read.held && this.pin.onlyStaged(this.read.serial, this.cursor, stagedFrame);
   }
 
   /** Frames observed and not yet staged. */
@@ -307,35 +331,7 @@ export class DbReplicator {
 
   /** About how many observed frames the held read is behind (bursts stage without moving it). */
   get framesPastRead(): number {
-    const [c, h] = [this.cursor, this.handedAt];
-    return !c ? 0 : h?.salt1 === c.salt1 ? c.frame - h.frame : c.frame;
-  }
-
-  /**
-   * Moves the read forward, then stages what was committed since: afterwards
-   * the held read pins only staged frames. False when that could not be done
-   * (a backlog too large for one segment, staging full, a restart).
-   */
-  async stageAfterHandOver(): Promise<boolean> {
-    if (!(await this.handOverAndLook()) || !this.sum) return false;
-    if (this.pending.length && !(await this.stage(false))) return false;
-    return this.pending.length === 0;
-  }
-
-  /**
-   * Moves the read forward and looks again: true when nothing was committed
-   * past the staged end, so the held read pins no unstaged frame.
-   */
-  async pinsOnlyStaged(): Promise<boolean> {
-    return (await this.handOverAndLook()) && this.pending.length === 0;
-  }
-
-  /** With nothing observed unstaged, moves the read forward and observes; false when the look found a backlog or a gap. */
-  private async handOverAndLook(): Promise<boolean> {
-    if (this.pending.length || this.capped || this.readGap) return false;
-    await this.handOver();
-    await this.observe();
-    return !this.capped && !this.readGap;
+    return this.pin.framesBehind(this.cursor);
   }
 
   private async reopen(): Promise<void> {

@@ -17,6 +17,7 @@ const SQLITE_BUSY_MS = 100;
 export class HeldRead {
   private handle: SqliteHandle | null = null;
   private slot: 0 | 1 | null = null;
+  private started = 0;
 
   constructor(
     private readonly host: SqliteHost,
@@ -34,6 +35,11 @@ export class HeldRead {
     return this.slot !== null;
   }
 
+  /** Counts the read transactions started: a change means the held read is another one. */
+  get serial(): number {
+    return this.started;
+  }
+
   /** Opens new connections, holding no read yet; refuses a database that is not in WAL mode. */
   async open(): Promise<void> {
     const r = await this.host.open(this.path, SQLITE_BUSY_MS);
@@ -46,6 +52,7 @@ export class HeldRead {
   async begin(): Promise<void> {
     if (this.slot !== null || !this.handle) return;
     this.slot = await this.handle.beginRead();
+    this.started++;
   }
 
   /** Ends the held read transaction (only behind a barrier or before a TRUNCATE). */
@@ -62,6 +69,7 @@ export class HeldRead {
     const old = this.slot;
     try {
       this.slot = await this.handle.beginRead();
+      this.started++;
     } catch (err) {
       this.log.debug({ err: describeError(err).message }, 'could not start a new read; keeping the old one');
       return;

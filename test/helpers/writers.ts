@@ -26,6 +26,16 @@ export function nodeWriter(db: string, args: string[], env: NodeJS.ProcessEnv = 
   return check(spawnSync(process.execPath, [NODE_WRITER, db, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 }), `node writer ${args[0]}`);
 }
 
+/** Runs the Node writer without blocking this process (whose agents' logs keep flowing); resolves with its output. */
+export function nodeWriterAsync(db: string, args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [NODE_WRITER, db, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`node writer ${args[0]} exited ${code}: ${err}`)))));
+}
+
 /** A continuous one-row-per-transaction writer; `commits` maps id → commit time. */
 export class SeqWriter {
   readonly commits = new Map<number, number>();

@@ -12,7 +12,7 @@ import { AgentProcess, agentCli, restoreCli, sleep, writeConfig } from '../helpe
 import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
 import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
-import { nodeWriter, python, SeqWriter } from '../helpers/writers.js';
+import { nodeWriter, nodeWriterAsync, python, SeqWriter } from '../helpers/writers.js';
 
 const test = suite('hazards');
 
@@ -181,6 +181,29 @@ test("the agent's own TRUNCATE checkpoints under continuous writes: nothing lost
   assert.is(generations.length, 1, 'truncating never broke continuity');
   assert.is(commits.length, writer.commits.size + 1, 'every transaction is in the history (and the writer\'s CREATE TABLE)');
   console.log(`truncate: ${truncates.length} TRUNCATEs, ${writer.commits.size} commits`);
+});
+
+test('a writer faster than one segment per interval: the agent still checkpoints, the WAL restarts, nothing is lost', async () => {
+  const { dir, db, config } = setup('sustained', { syncIntervalMs: 2000 });
+  const agent = await AgentProcess.start(config);
+  const from = Date.now();
+  const written = Number((await nodeWriterAsync(db, ['churn', '8'])).trim());
+  const until = Date.now();
+  // The agent may still be copying back and truncating the WAL: the reference is taken once it has stopped.
+  assert.is(await agent.stop(), 0);
+  const after = reference(db);
+  // 16,384 frames is a segment's cap: a whole one means the agent had a backlog past it.
+  const capped = agent.lines('segment staged').filter((l) => Number(l.walBytes) >= 16_384 * (4096 + 24));
+  assert.ok(capped.length > 0, 'the writer filled whole segments (the case under test)');
+  const restarts = agent.lines('WAL restarted').filter((l) => Number(l.time) > from + 1000 && Number(l.time) < until);
+  assert.ok(restarts.length >= 2, `the WAL restarted while the writer ran (${restarts.length} times)`);
+  const out = join(dir, 'out.db');
+  restoreOk(config, out);
+  assertSameDatabase(out, after, 'newest state');
+  const { generations, commits } = await timeline(config);
+  assert.is(generations.length, 1, 'checkpoints under load never broke continuity');
+  assert.is(commits.length, written, 'every transaction is in the history');
+  console.log(`sustained: ${written} transactions, ${capped.length} full segments, ${restarts.length} WAL restarts under load`);
 });
 
 test('a database not in WAL mode is refused with a clear error', async () => {
