@@ -15,10 +15,11 @@ const BURST = 2;
 /** Least time between the starts of cycles that look at commits already waiting for a token. */
 const OBSERVE_GAP_MS = 10;
 /**
- * A look that finds this many new frames means a busy writer: the next look
- * polls after OBSERVE_GAP_MS instead of waiting for a file event. Measured
- * beside a flat-out writer of one-row transactions, the wakes of a file watch
- * took 6% of the writer's CPU time (in its write calls).
+ * A look that finds this many new frames means a busy writer (see `busy`).
+ * Measured beside a flat-out writer of one-row transactions, the wakes of a
+ * file watch took 6% of the writer's CPU time (in its write calls); beside a
+ * steady 500 tx/s writer they doubled its commit latency p99 (0.25-0.29 ms
+ * against 0.13-0.15 ms with polling, 0.11-0.18 ms alone).
  */
 const BUSY_LOOK_FRAMES = 64;
 
@@ -33,6 +34,8 @@ export interface PaceConfig {
 export class Pacer {
   private tokens = BURST;
   private atMs = Date.now();
+  /** When a look last found new frames (performance.now()). */
+  private foundAt = -Infinity;
 
   constructor(private readonly cfg: PaceConfig) {}
 
@@ -71,9 +74,18 @@ export class Pacer {
     return waiting ? OBSERVE_GAP_MS : 0;
   }
 
-  /** True when a look that found `frames` new frames says the files change too fast to watch. */
+  /**
+   * Called once per look with the new frames it found: true when the writer
+   * is busy (many frames, or some within two gaps of a look that found
+   * some). The loop then looks every OBSERVE_GAP_MS without a file watch, as
+   * often as events would wake it under load, and the application's writes
+   * wake nobody.
+   */
   busy(frames: number): boolean {
-    return frames >= BUSY_LOOK_FRAMES;
+    const now = performance.now();
+    const recent = now - this.foundAt <= 2 * OBSERVE_GAP_MS;
+    if (frames > 0) this.foundAt = now;
+    return frames >= BUSY_LOOK_FRAMES || (frames > 0 && recent);
   }
 
   /**
