@@ -9,6 +9,7 @@
 import PQueue from 'p-queue';
 import { FencedError, NotFoundError, StorageError, describeError } from '../core/errors.js';
 import { joinKey } from '../core/layout.js';
+import { FileStorage } from '../core/storage/file-storage.js';
 import type { Storage } from '../core/storage/storage.js';
 import type { Logger } from './logger.js';
 import type { Staging } from './staging.js';
@@ -105,9 +106,16 @@ export class Uploader {
           await this.gate();
           this.gateOpen = true;
         }
-        // With its end given, the read takes the object's size in one buffer (no 1 MiB read buffer, no extra read for the end).
-        const body = first ?? (await this.staging.objects.get(key, size > 0 ? { start: 0, end: size - 1 } : undefined));
-        await this.storage.put(joinKey(this.prefix, key), body, { size });
+        if (!first && this.storage instanceof FileStorage) {
+          // Folder to folder: the kernel copies the staged file. A streamed copy
+          // left a fresh 1 MiB buffer per read behind, garbage until V8 collected it
+          // (16 MiB of the agent's peak RSS while a 64 MiB database's snapshot went out).
+          await this.storage.copyFrom(this.staging.objects, key, joinKey(this.prefix, key));
+        } else {
+          // With its end given, the read takes the object's size in one buffer (no 1 MiB read buffer, no extra read for the end).
+          const body = first ?? (await this.staging.objects.get(key, size > 0 ? { start: 0, end: size - 1 } : undefined));
+          await this.storage.put(joinKey(this.prefix, key), body, { size });
+        }
         this.queued.delete(key);
         this.status.queued = this.queued.size;
         this.status.uploadedObjects++;

@@ -4,7 +4,7 @@
  * object is either absent or whole and durable once put returns.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../errors.js';
@@ -30,32 +30,60 @@ export class FileStorage implements Storage {
   }
 
   async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<void> {
+    await this.store(key, `put ${key}`, opts, async (fh) => {
+      if (Buffer.isBuffer(body)) {
+        await writeFully(fh, body, 0);
+        return;
+      }
+      const writeback = new Writeback(fh, WRITEBACK_BYTES);
+      const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      let offset = 0;
+      try {
+        for (;;) {
+          const next = await chunks.next().catch((err: unknown) => Promise.reject(new BodyFailure(err)));
+          if (next.done) break;
+          await writeFully(fh, next.value, offset);
+          offset += next.value.length;
+          writeback.wrote(next.value.length);
+        }
+      } catch (err) {
+        await chunks.return?.().catch(() => {});
+        await writeback.settle().catch(() => {}); // the first failure is the one to report
+        throw err;
+      }
+      await writeback.settle();
+    });
+  }
+
+  /**
+   * Stores a copy of object `from` of another folder as `key`, as durably as
+   * `put`. The kernel copies the bytes (copy_file_range): none pass through
+   * this process, where a streamed copy leaves a fresh buffer per read behind
+   * as garbage. The source must not change meanwhile (objects never do).
+   */
+  async copyFrom(source: FileStorage, from: string, key: string): Promise<void> {
+    const src = source.pathOf(from);
+    await this.store(key, `copy ${from} into ${key}`, {}, async (_fh, tmp) => {
+      try {
+        await copyFile(src, tmp);
+      } catch (err) {
+        throw new BodyFailure(source.wrap(err, `read ${from}`, from));
+      }
+    });
+  }
+
+  /**
+   * Writes an object: `fill` writes a new temp file, which is then fsynced,
+   * renamed (or, for a conditional put, hard-linked) into place and its
+   * folder fsynced.
+   */
+  private async store(key: string, what: string, opts: PutOptions, fill: (fh: FileHandle, tmp: string) => Promise<void>): Promise<void> {
     const path = this.pathOf(key);
     const tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     try {
       const fh = await openNew(tmp, dirname(path), this.root);
       try {
-        if (Buffer.isBuffer(body)) {
-          await writeFully(fh, body, 0);
-        } else {
-          const writeback = new Writeback(fh, WRITEBACK_BYTES);
-          const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-          let offset = 0;
-          try {
-            for (;;) {
-              const next = await chunks.next().catch((err: unknown) => Promise.reject(new BodyFailure(err)));
-              if (next.done) break;
-              await writeFully(fh, next.value, offset);
-              offset += next.value.length;
-              writeback.wrote(next.value.length);
-            }
-          } catch (err) {
-            await chunks.return?.().catch(() => {});
-            await writeback.settle().catch(() => {}); // the first failure is the one to report
-            throw err;
-          }
-          await writeback.settle();
-        }
+        await fill(fh, tmp);
         await fh.sync();
       } finally {
         await fh.close();
@@ -75,8 +103,8 @@ export class FileStorage implements Storage {
       await fsyncDir(dirname(path));
     } catch (err) {
       await unlink(tmp).catch(() => {});
-      if (err instanceof BodyFailure) throw err.cause; // the caller's stream failed, not the folder
-      throw this.wrap(err, `put ${key}`);
+      if (err instanceof BodyFailure) throw err.cause; // the caller's stream (or source) failed, not the folder
+      throw this.wrap(err, what);
     }
   }
 

@@ -12,6 +12,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rejects } from '../helpers/assert.js';
 import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { NotFoundError } from '../../core/errors.js';
 
 const test = suite('file storage');
 test('a put whose body stream fails leaves nothing behind', async () => {
@@ -26,4 +28,37 @@ test('a put whose body stream fails leaves nothing behind', async () => {
   const left = readdirSync(root, { recursive: true }) as string[];
   assert.equal(left.filter((f) => f.endsWith('.bin') || f.includes('tmp')), []);
 });
+
+test('copyFrom stores a byte-exact copy of another folder\'s object, made by the kernel', async () => {
+  const staging = new FileStorage(tempDir('fs-src'));
+  const dest = new FileStorage(tempDir('fs-dst'));
+  const bytes = randomBytes(3 << 20);
+  await staging.put('db/gen/snapshots/1.snap', bytes);
+  await dest.copyFrom(staging, 'db/gen/snapshots/1.snap', 'pre/db/gen/snapshots/1.snap');
+  assert.ok((await readAll(await dest.get('pre/db/gen/snapshots/1.snap'))).equals(bytes));
+  assert.equal(await keys(dest), ['pre/db/gen/snapshots/1.snap']);
+});
+
+test('copyFrom of a missing object names the source object and leaves nothing behind', async () => {
+  const staging = new FileStorage(tempDir('fs-src'));
+  const root = tempDir('fs-dst');
+  const dest = new FileStorage(root);
+  const err = await rejects(() => dest.copyFrom(staging, 'db/gone.seg', 'pre/db/gone.seg'));
+  assert.instance(err, NotFoundError);
+  assert.is((err as NotFoundError).context.object, 'db/gone.seg');
+  const left = readdirSync(root, { recursive: true }) as string[];
+  assert.equal(left.filter((f) => f.endsWith('.seg') || f.includes('tmp')), []);
+});
+
+async function readAll(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function keys(s: FileStorage): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of s.list('')) out.push(o.key);
+  return out;
+}
 test.run();
