@@ -30,6 +30,13 @@ export async function hashDbFile(fh: FileHandle, pageSize: number, pages: number
   return sum;
 }
 
+/** The checksum of pages 1..pages of a file (zeros past its end), read and hashed on this thread. */
+export async function fileChecksum(fh: FileHandle, pageSize: number, pages: number): Promise<bigint> {
+  let sum = 0n;
+  for await (const { first, chunk } of readImage(fh, null, pageSize, pages, new Map())) sum ^= chunkChecksum(first, chunk, pageSize);
+  return sum;
+}
+
 /** XOR of the page hashes of an image chunk starting at page `first` (the lock-byte page skipped). */
 export function chunkChecksum(first: number, chunk: Buffer, pageSize: number): bigint {
   const lock = lockPage(pageSize);

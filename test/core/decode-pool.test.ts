@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DbChecksum } from '../../core/db-checksum.js';
+import { fileChecksum } from '../../core/db-image.js';
 import { DecodePool, decodeSnapshot, hashFile, type DecodedChunk } from '../../core/decode-pool.js';
 import { CorruptObjectError } from '../../core/errors.js';
 import { Keyring } from '../../core/keyring.js';
@@ -134,7 +135,7 @@ test('a thread moves back the memory it is done with: the sealed chunk, and the 
   }
 });
 
-test('the file re-read on threads gives the checksum replay keeps, reading zeros past the end', async () => {
+test('the file re-read on threads, or on this one, gives the checksum replay keeps, reading zeros past the end', async () => {
   const path = join(tempDir('decode-pool'), 'image.db');
   const pages = 3000;
   const image = randomBytes((pages - 5) * PS); // five pages short: they read as zeros
@@ -145,9 +146,11 @@ test('the file re-read on threads gives the checksum replay keeps, reading zeros
   const fh = await open(path, 'r');
   try {
     for (const threads of [1, 2, 3]) assert.is(await hashFile(fh.fd, PS, pages, threads), sum.value, `${threads} threads`);
+    assert.is(await fileChecksum(fh, PS, pages), sum.value, 'this thread');
     image[7 * PS + 1]! ^= 1;
     writeFileSync(path, image);
     assert.is.not(await hashFile(fh.fd, PS, pages, 2), sum.value, 'one changed byte changes it');
+    assert.is.not(await fileChecksum(fh, PS, pages), sum.value, 'one changed byte changes it (this thread)');
   } finally {
     await fh.close();
   }
