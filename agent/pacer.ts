@@ -94,7 +94,7 @@ export class Pacer {
    * look began, so an event ends the sleep; without one (a busy writer, or a
    * watch set up just now) the loop looks again after OBSERVE_GAP_MS.
    */
-  sleepMs(waiting: boolean, watched = true): number {
+  sleepMs(waiting: boolean, watched: boolean): number {
     const poll = this.cfg.pollIntervalMs;
     const untilDue = Math.max(0, (1 - this.available()) * this.cfg.syncIntervalMs);
     if (!watched) return Math.min(OBSERVE_GAP_MS, waiting ? untilDue : poll);

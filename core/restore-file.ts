@@ -86,9 +86,9 @@ export async function restoreToFile(opts: RestoreOptions): Promise<RestoreResult
         throw err;
       }
       await sink.settle();
-      // The proofs run at once: the fsync, a re-read of the whole file on
-      // decoder threads checked against the recorded checksum (the proof
-      // that it is bit-exact), and SQLite's integrity_check on a worker
+      // The proofs run at once: the fsync, a re-read of the whole file
+      // checked against the recorded checksum (the proof that it is
+      // bit-exact; see reread), and SQLite's integrity_check on a worker
       // thread. They all see the same pages, and the disk works while the
       // cores read.
       // All three are waited for, even when one fails, before the file is closed or removed.
