@@ -41,6 +41,17 @@ interface Outcome {
   output: string;
 }
 
+/**
+ * True when uvu's summary says every test ran and passed. uvu exits 0 when a
+ * suite's before hook throws: it prints no error and counts none of the
+ * suite's tests as passed.
+ */
+function allRan(output: string): boolean {
+  const total = /^\s*Total:\s+(\d+)/m.exec(output);
+  const passed = /^\s*Passed:\s+(\d+)/m.exec(output);
+  return total !== null && passed !== null && Number(total[1]) > 0 && total[1] === passed[1];
+}
+
 function runFile(file: string): Promise<Outcome> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -54,7 +65,9 @@ function runFile(file: string): Promise<Outcome> {
     }, limitMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ file, ok: code === 0 && signal === null, ms: Date.now() - started, output });
+      const counted = allRan(output);
+      if (code === 0 && !counted) output += `\n[run] ${relative(root, file)} exited 0, but not every test passed (a failing before hook ends uvu's suite silently)\n`;
+      resolve({ file, ok: code === 0 && signal === null && counted, ms: Date.now() - started, output });
     });
   });
 }
