@@ -25,8 +25,9 @@ parentPort!.on('message', (b: PageBatch | ByteRun) => {
   }
   // A run's memory goes back with the answer: this thread allocates too little
   // to collect garbage often, and the chunks it was handed would pile up here.
+  // A batch's arena comes back to be filled again.
   if (b.kind === 'bytes') parentPort!.postMessage(done, [b.buffer]);
-  else parentPort!.postMessage(done);
+  else parentPort!.postMessage({ ...done, arena: b.arena, pgnos: b.pgnos }, [b.arena, b.pgnos]);
 });
 
 /** Writes a run of bytes in pieces of at most MAX_WRITE_BYTES (see there). */

@@ -41,6 +41,12 @@ export interface PageSink {
    * read `buffers` until the promise resolves, not after; calls may overlap.
    */
   write(offset: number, buffers: Uint8Array[]): Promise<void>;
+  /**
+   * Writes page `pgno`, the page size of bytes of `from` at `at`, which the
+   * sink copies before it returns. Returns a promise when the caller must
+   * wait for it before the next call, else nothing.
+   */
+  putPage(pgno: number, from: Buffer, at: number): Promise<void> | undefined;
   /** Sets the file length in bytes. */
   resize(bytes: number): Promise<void>;
   /**
@@ -127,12 +133,6 @@ export async function replay(
   let pgnos = new Uint32Array(1024);
   let hashes = new BigUint64Array(1024);
   let pending = 0;
-  const batch: Uint8Array[] = [];
-  let batchStart = 0;
-  const flush = async (): Promise<void> => {
-    const pages = batch.splice(0);
-    if (pages.length && sink) await sink.write((batchStart - 1) * ps, pages);
-  };
 
   let stopped = false;
   outer: for await (const { item, source, whole } of prefetch(storage, plan.segments)) {
@@ -174,20 +174,18 @@ export async function replay(
         nh.set(hashes);
         hashes = nh;
       }
+      const { chunk } = run;
       for (let i = 0; i < run.count; i++) {
         const o = (run.first + i) * recordSize;
-        const p = run.chunk.readUInt32BE(o);
-        const page = run.chunk.subarray(o + 4, o + recordSize);
+        const p = chunk.readUInt32BE(o);
         pgnos[pending] = p;
-        hashes[pending] = pageHash(p, page);
+        hashes[pending] = pageHash(p, chunk.subarray(o + 4, o + recordSize));
         pending++;
-        if (p > c.dbPages || p === lock || p < 1) continue;
-        if (batch.length && (p !== batchStart + batch.length || batch.length >= 256)) await flush();
-        if (!batch.length) batchStart = p;
-        batch.push(page);
+        if (!sink || p > c.dbPages || p === lock || p < 1) continue;
+        const wait = sink.putPage(p, chunk, o + 4);
+        if (wait) await wait;
       }
       if (!run.endsCommit) continue;
-      await flush();
       sum.applyCommit(pgnos, hashes, pending, c.dbPages);
       pending = 0;
       if (sink && c.dbPages < result.dbPages) await sink.resize(c.dbPages * ps);
