@@ -107,6 +107,8 @@ interface Fetched {
 
 /** Reads object `key` into `memory` (or, should it be longer than listed, into memory of its own). */
 async function fetchWhole(storage: Storage, key: string, memory: Buffer): Promise<Fetched> {
+  const read = await storage.readInto?.(key, memory);
+  if (typeof read === 'number') return { bytes: memory.subarray(0, read), memory };
   let used = 0;
   let overflow: Buffer[] | null = null;
   for await (const piece of await storage.get(key)) {

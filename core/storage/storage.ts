@@ -41,6 +41,12 @@ export interface Storage {
   readonly conditionalWrites: boolean;
   put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<void>;
   get(key: string, range?: { start: number; end: number }): Promise<Readable>;
+  /**
+   * Optional: reads the whole object `key` into `into` and returns its
+   * length, or null when it is longer than `into` (then nothing is known of
+   * it); no stream, no buffer of its own. Errors as `get`.
+   */
+  readInto?(key: string, into: Buffer): Promise<number | null>;
   list(prefix: string, startAfter?: string): AsyncIterable<ObjectInfo>;
   delete(keys: string[]): Promise<void>;
   /** Releases connections; idempotent. */

@@ -7,7 +7,8 @@ storageConformance('file', {
   make: async () => new FileStorage(tempDir('fs')),
 });
 
-// File-specific: a failed put or copy leaves no temp file behind; copyFrom copies byte for byte.
+// File-specific: a failed put or copy leaves no temp file behind; copyFrom copies byte for byte;
+// readInto reads a whole object into given memory, or says it does not fit.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rejects } from '../helpers/assert.js';
@@ -49,6 +50,24 @@ test('copyFrom of a missing object names the source object and leaves nothing be
   assert.is((err as NotFoundError).context.object, 'db/gone.seg');
   const left = readdirSync(root, { recursive: true }) as string[];
   assert.equal(left.filter((f) => f.endsWith('.seg') || f.includes('tmp')), []);
+});
+
+test('readInto fills given memory with the whole object, says when it does not fit, and names a missing one', async () => {
+  const s = new FileStorage(tempDir('fs-into'));
+  const bytes = randomBytes((2 << 20) + 77); // more than one read
+  await s.put('db/a.seg', bytes);
+  const roomy = Buffer.alloc(3 << 20, 0xee);
+  assert.is(await s.readInto('db/a.seg', roomy), bytes.length);
+  assert.ok(roomy.subarray(0, bytes.length).equals(bytes));
+  const exact = Buffer.alloc(bytes.length);
+  assert.is(await s.readInto('db/a.seg', exact), bytes.length, 'an object that fills the memory exactly fits');
+  assert.ok(exact.equals(bytes));
+  assert.is(await s.readInto('db/a.seg', Buffer.alloc(bytes.length - 1)), null, 'one byte too long does not fit');
+  await s.put('db/empty.seg', Buffer.alloc(0));
+  assert.is(await s.readInto('db/empty.seg', Buffer.alloc(16)), 0);
+  const err = await rejects(() => s.readInto('db/gone.seg', roomy));
+  assert.instance(err, NotFoundError);
+  assert.is((err as NotFoundError).context.object, 'db/gone.seg');
 });
 
 test.run();
