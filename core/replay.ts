@@ -42,9 +42,10 @@ export interface PageSink {
    */
   write(offset: number, buffers: Uint8Array[]): Promise<void>;
   /**
-   * Writes page `pgno`, the page size of bytes of `from` at `at`, which the
-   * sink copies before it returns. Returns a promise when the caller must
-   * wait for it before the next call, else nothing.
+   * Writes page `pgno`, the page size of bytes of `from` at `at`. Returns
+   * nothing when the sink has copied the page already; else a promise, and
+   * the caller keeps `from` as it is and makes no other call until it
+   * resolves.
    */
   putPage(pgno: number, from: Buffer, at: number): Promise<void> | undefined;
   /** Sets the file length in bytes. */
