@@ -15,6 +15,9 @@ const TMP_SUFFIX = '.walcast-tmp';
 /** A large object is datasynced in the background every this many bytes (writeback.ts). */
 const WRITEBACK_BYTES = 8 << 20;
 
+/** Errors of link(2) that mean "not here": another file system, or a file system without hard links. */
+const NO_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS']);
+
 /** A failure of a put's body stream, told apart from the file system's own. */
 class BodyFailure {
   constructor(readonly cause: unknown) {}
@@ -24,6 +27,8 @@ class BodyFailure {
 export class FileStorage implements Storage {
   readonly description: string;
   readonly conditionalWrites = true;
+  /** False once a hard link into this folder failed for want of support (copyFrom copies instead). */
+  private links = true;
 
   constructor(private readonly root: string) {
     this.description = `file:${root}`;
@@ -56,13 +61,25 @@ export class FileStorage implements Storage {
   }
 
   /**
-   * Stores a copy of object `from` of another folder as `key`, as durably as
-   * `put`. The kernel copies the bytes (copy_file_range): none pass through
-   * this process, where a streamed copy leaves a fresh buffer per read behind
-   * as garbage. The source must not change meanwhile (objects never do).
+   * Stores object `from` of another folder as `key`, as durably as `put`.
+   * On the same file system it is hard-linked: the source was fsynced when it
+   * was written and objects never change, so only the new name is made
+   * durable (its folder fsynced), and no byte is written twice. Across file
+   * systems, or where links are refused, the kernel copies the bytes
+   * (copy_file_range): none pass through this process, where a streamed copy
+   * leaves a fresh buffer per read behind as garbage. The source must not
+   * change meanwhile (objects never do).
    */
   async copyFrom(source: FileStorage, from: string, key: string): Promise<void> {
     const src = source.pathOf(from);
+    if (this.links) {
+      try {
+        return await this.linkFrom(source, from, src, key);
+      } catch (err) {
+        if (!NO_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        this.links = false; // another file system, or no hard links there: copy from now on
+      }
+    }
     await this.store(key, `copy ${from} into ${key}`, {}, async (_fh, tmp) => {
       try {
         await copyFile(src, tmp);
@@ -72,10 +89,44 @@ export class FileStorage implements Storage {
     });
   }
 
+  /** Links `src` (object `from` of `source`) in as `key`; a name already there is replaced through a temp link and a rename. */
+  private async linkFrom(source: FileStorage, from: string, src: string, key: string): Promise<void> {
+    const path = this.pathOf(key);
+    const what = `link ${from} into ${key}`;
+    const tryLink = async (to: string): Promise<void> => {
+      try {
+        await link(src, to);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // The source is gone, or the key's folder does not exist yet.
+        await stat(src).catch((e: unknown) => Promise.reject(source.wrap(e, `read ${from}`, from)));
+        await mkdirDurable(dirname(path), this.root);
+        await link(src, to);
+      }
+    };
+    let tmp: string | null = null;
+    try {
+      try {
+        await tryLink(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        tmp = `${path}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+        await tryLink(tmp);
+        await rename(tmp, path);
+        tmp = null;
+      }
+      await fsyncDir(dirname(path));
+    } catch (err) {
+      if (tmp) await unlink(tmp).catch(() => {});
+      if (NO_LINK.has((err as NodeJS.ErrnoException).code ?? '')) throw err; // the caller copies instead
+      throw this.wrap(err, what);
+    }
+  }
+
   /**
-   * Writes an object: `fill` writes a new temp file, which is then fsynced,
-   * renamed (or, for a conditional put, hard-linked) into place and its
-   * folder fsynced.
+   * Writes an object: `fill` writes a new temp file, which is then
+   * datasynced, renamed (or, for a conditional put, hard-linked) into place
+   * and its folder fsynced.
    */
   private async store(key: string, what: string, opts: PutOptions, fill: (fh: FileHandle, tmp: string) => Promise<void>): Promise<void> {
     const path = this.pathOf(key);
@@ -84,27 +135,37 @@ export class FileStorage implements Storage {
       const fh = await openNew(tmp, dirname(path), this.root);
       try {
         await fill(fh, tmp);
-        await fh.sync();
-      } finally {
-        await fh.close();
+        await fh.datasync(); // a new file's data and size: all a read after a crash needs
+      } catch (err) {
+        await fh.close().catch(() => {});
+        throw err;
       }
-      if (opts.ifNoneMatch) {
-        try {
-          await link(tmp, path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(key);
-          throw err;
-        } finally {
-          await unlink(tmp).catch(() => {});
-        }
-      } else {
-        await rename(tmp, path);
+      // The handle closes while the name goes into place: one round trip to the thread pool fewer.
+      const closed = fh.close();
+      closed.catch(() => {}); // awaited below
+      try {
+        await this.publish(tmp, path, key, opts);
+      } finally {
+        await closed;
       }
       await fsyncDir(dirname(path));
     } catch (err) {
       await unlink(tmp).catch(() => {});
       if (err instanceof BodyFailure) throw err.cause; // the caller's stream (or source) failed, not the folder
       throw this.wrap(err, what);
+    }
+  }
+
+  /** Moves a finished temp file to its name: a rename, or for a conditional put a hard link that fails when the name exists. */
+  private async publish(tmp: string, path: string, key: string, opts: PutOptions): Promise<void> {
+    if (!opts.ifNoneMatch) return rename(tmp, path);
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new AlreadyExistsError(key);
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
     }
   }
 
@@ -203,7 +264,7 @@ export class FileStorage implements Storage {
   }
 
   private wrap(err: unknown, what: string, key?: string): Error {
-    if (err instanceof AlreadyExistsError || err instanceof StorageError) return err;
+    if (err instanceof AlreadyExistsError || err instanceof StorageError || err instanceof NotFoundError) return err;
     const code = (err as NodeJS.ErrnoException).code;
     if (key !== undefined && (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')) return new NotFoundError(key);
     const permanent = code === 'EACCES' || code === 'EPERM' || code === 'EROFS';
@@ -241,12 +302,12 @@ async function mkdirDurable(dir: string, root: string): Promise<void> {
   }
 }
 
-/** Fsyncs a directory so renames and new entries in it survive a crash. */
+/** Fsyncs a directory so renames and new entries in it survive a crash. The handle closes after the fsync returns, unawaited: nothing of a read-only handle is lost with it. */
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
   } finally {
-    await fh.close();
+    fh.close().catch(() => {});
   }
 }
