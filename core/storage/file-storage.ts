@@ -1,7 +1,9 @@
 /**
- * Local-folder backend. A put writes a temp file, fsyncs it, renames (or, for
- * a conditional put, hard-links) it into place and fsyncs the directory, so an
- * object is either absent or whole and durable once put returns.
+ * Local-folder backend. A put writes a temp file, datasyncs it, renames (or,
+ * for a conditional put, hard-links) it into place and fsyncs the directory,
+ * so an object is either absent or whole and durable once put returns.
+ * copyFrom links an object of another folder in when both are on one file
+ * system.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
