@@ -1,17 +1,18 @@
 /**
  * Staging: the agent's local, fsynced copy of sealed objects not yet
  * acknowledged by the destinations, and the capture state that says exactly
- * which WAL position and txid the staged history reaches. Both are written
- * durably (temp file, fsync, rename, fsync directory) before anything is
- * uploaded or any checkpoint may pass the captured frames.
+ * which WAL position and txid the staged history reaches. Both are durable
+ * before anything is uploaded or any checkpoint may pass the captured frames:
+ * an object as a temp file, datasynced, renamed, its folder fsynced; the
+ * state as below.
  *
  * The capture state is rewritten after every segment, so it is not a new
  * file each time (temp file, fsync, rename, folder fsync: 1.2-1.7 ms here)
  * but one of two fixed slots of a file opened with O_DSYNC, overwritten in
  * turn: one write that returns once the bytes are stable (0.3 ms). Each slot
- * carries a sequence number and a SHA-256 of its contents, so a torn write
- * spoils only the slot being written, and the other still holds the state
- * before it.
+ * carries a sequence number (compared modulo 2^32, so it may wrap) and a
+ * SHA-256 of its contents, so a torn write spoils only the slot being
+ * written, and the other still holds the state before it.
  *
  *   <stagingDir>/<db>/capture-state  capture state (two slots)
  *   <stagingDir>/<db>/state.json     capture state of earlier versions, read when there is no capture-state
@@ -144,8 +145,9 @@ export class Staging {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (file) {
-      const slots = [readSlot(file, 0), readSlot(file, 1)].filter((x) => x !== null);
-      const newest = slots.sort((a, b) => b.seq - a.seq)[0];
+      const [a, b] = [readSlot(file, 0), readSlot(file, 1)];
+      // Sequence numbers wrap: the newer one is ahead by less than half the range.
+      const newest = a && b ? (((a.seq - b.seq) | 0) > 0 ? a : b) : (a ?? b);
       if (newest) {
         this.stateSeq = newest.seq;
         return newest.state;
@@ -156,7 +158,7 @@ export class Staging {
       return JSON.parse((await getBuffer(this.meta, LEGACY_STATE_FILE)).toString('utf8')) as CaptureState;
     } catch (err) {
       if (err instanceof NotFoundError) return null;
-      if (err instanceof SyntaxError) return null;
+      if (err instanceof SyntaxError) return null; // unreadable state: resume from the destinations
       throw err;
     }
   }
@@ -191,8 +193,9 @@ export class Staging {
       this.stateFh = await open(path, flags);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-      const fh = await open(tmp, 'wx', 0o640);
+      // A fixed name: a temp file left by a crash here is simply written over next time.
+      const tmp = `${path}.tmp`;
+      const fh = await open(tmp, 'w', 0o640);
       try {
         await fh.write(Buffer.alloc(2 * SLOT), 0, 2 * SLOT, 0);
         await fh.sync();

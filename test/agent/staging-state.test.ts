@@ -1,5 +1,5 @@
 // The capture state in staging: two slots overwritten in turn, the newest whole one read back; a torn write
-// loses only the state being written; an earlier version's state.json is read until the first new write.
+// loses only the state being written; sequence numbers may wrap; an earlier version's state.json is read until the first new write.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -67,6 +67,26 @@ test('a torn write spoils only its own slot: the state before it is read, and th
   const d = await opened(dir);
   assert.is(await d.readState(), null);
   await d.unlock();
+});
+
+test('sequence numbers may wrap: 0 is newer than 2^32 - 1', async () => {
+  const dir = tempDir('state');
+  const a = await opened(dir);
+  await a.writeState(state(1)); // slot 1
+  await a.writeState(state(2)); // slot 0
+  await a.unlock();
+  const file = join(dir, 'capture-state');
+  const bytes = readFileSync(file);
+  bytes.writeUInt32BE(0xffffffff, 4096 + 4); // slot 1, holding state 1
+  bytes.writeUInt32BE(0, 4); // slot 0, holding state 2
+  writeFileSync(file, bytes);
+  const b = await opened(dir);
+  assert.equal(await b.readState(), state(2));
+  await b.writeState(state(3)); // sequence 1: slot 1, over the older state
+  await b.unlock();
+  const c = await opened(dir);
+  assert.equal(await c.readState(), state(3));
+  await c.unlock();
 });
 
 test('an earlier version\'s state.json is read until the first write, which removes it', async () => {
