@@ -45,6 +45,26 @@ export function encodePrefix(magic: string, header: object): Buffer {
 }
 
 /**
+ * Chunk buffers of finished encoders, by size, for the next encoder: the
+ * agent starts a segment every sync interval, and a fresh 1 MiB buffer is a
+ * new mapping to fault in on the segment's path and garbage after it. A seal
+ * copies the chunk out (compressed or encrypted), so once an encoder has
+ * finished nothing refers to its chunk. Encoders that fail keep theirs.
+ */
+const spareChunks = new Map<number, Buffer[]>();
+const SPARE_CHUNKS_PER_SIZE = 2;
+
+function takeChunk(size: number): Buffer {
+  return spareChunks.get(size)?.pop() ?? Buffer.allocUnsafe(size);
+}
+
+function giveBackChunk(chunk: Buffer): void {
+  const spares = spareChunks.get(chunk.length) ?? [];
+  if (spares.length < SPARE_CHUNKS_PER_SIZE) spares.push(chunk);
+  spareChunks.set(chunk.length, spares);
+}
+
+/**
  * Streams fixed-size records into sealed chunks. `recordsPerChunk` records
  * make one chunk; the final chunk takes whatever is left (possibly nothing).
  */
@@ -70,7 +90,7 @@ export class ObjectEncoder {
     const { fields, objectKey } = newEnvelope(keyring, compress);
     this.prefix = encodePrefix(magic, makeHeader(fields));
     this.sealer = new ChunkSealer(objectKey, prefixHash(this.prefix), compress);
-    this.chunk = Buffer.allocUnsafe(recordSize * recordsPerChunk);
+    this.chunk = takeChunk(recordSize * recordsPerChunk);
   }
 
   /** Appends one record given as parts whose lengths add up to the record size. */
@@ -96,7 +116,9 @@ export class ObjectEncoder {
     if (this.state === 'closed') throw new Error('finish called twice');
     if (this.state === 'new') await this.emit([this.prefix]);
     this.state = 'closed';
-    await this.emit(this.sealer.seal(this.chunk.subarray(0, this.fill), true));
+    const sealed = this.sealer.seal(this.chunk.subarray(0, this.fill), true);
+    giveBackChunk(this.chunk);
+    await this.emit(sealed);
     return { sha256: this.hash.digest('hex'), bytes: this.bytes };
   }
 

@@ -62,6 +62,36 @@ test('a segment round-trips its commits and pages, across many chunks', async ()
   assert.is(sha, createHash('sha256').update(obj).digest('hex'));
 });
 
+test('encoders that follow each other or run side by side (sharing spare chunk memory) each seal their own pages only', async () => {
+  const start = (first: number, n: number) => {
+    const parts: Buffer[] = [];
+    const records: CommitRecord[] = [{ txid: 1, dbPages: first + n, observedAtMs: 1000, frameCount: n, checksum: '0123456789abcdef' }];
+    const enc = new SegmentEncoder({ db: 'app', generation: '0'.repeat(24), level: 0, pageSize: PS, commits: records, prevSha256: ZERO_SHA256 }, ring, (b) => void parts.push(...b));
+    return { enc, pages: Array.from({ length: n }, (_, i) => first + i), object: () => Buffer.concat(parts) };
+  };
+  const check = async (obj: Buffer, pages: number[], what: string) => {
+    const { seen } = await readSegment(obj);
+    assert.equal(seen.map((x) => x.pgno), pages, what);
+    assert.ok(seen.every((x) => x.ok), `${what}: page bytes`);
+  };
+  // One segment fills and reuses its chunk; the next two interleave page by page; the last is smaller than what the reused chunk still holds.
+  const a = start(1, 700);
+  for (const p of a.pages) await a.enc.addPage(p, page(p));
+  await a.enc.finish();
+  const b = start(1000, 300);
+  const c = start(2000, 300);
+  for (let i = 0; i < 300; i++) {
+    await b.enc.addPage(b.pages[i]!, page(b.pages[i]!));
+    await c.enc.addPage(c.pages[i]!, page(c.pages[i]!));
+  }
+  await b.enc.finish();
+  const d = start(3000, 3);
+  await c.enc.finish();
+  for (const p of d.pages) await d.enc.addPage(p, page(p));
+  await d.enc.finish();
+  for (const [x, what] of [[a, 'first'], [b, 'second'], [c, 'third, beside the second'], [d, 'last, small']] as const) await check(x.object(), x.pages, what);
+});
+
 test('segment headers with absolute commit columns (the earlier form) still read; malformed columns do not', () => {
   const base = {
     kind: 'segment', db: 'app', generation: '0'.repeat(24), level: 0, minTxid: 5, maxTxid: 6, pageSize: PS, prevSha256: ZERO_SHA256,
