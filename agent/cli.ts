@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=2 --optimize-for-size
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --optimize-for-size
 /**
  * walcast-agent: parse arguments, dispatch, print errors once.
  */

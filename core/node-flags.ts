@@ -4,12 +4,13 @@
  * every place that starts it (npm start, the systemd unit, the agent's
  * restore drills, the tests and the bench) carry them.
  *
- * Agent: a small young generation keeps its memory flat under load (peak
- * RSS 106 MiB instead of 125 MiB in a flat-out write test) without
- * measurable cost: its garbage is short-lived buffers. And V8's
- * --optimize-for-size: a heap that grows in smaller steps and is collected
- * sooner. With a 64 MiB database under the bench's memory load (500 tx/s,
- * 30 s) peak RSS 117-124 -> 109-111 MiB (four alternating runs each); capture
+ * Agent: V8's --optimize-for-size. It sets a 1 MiB young generation (over
+ * any --max-semi-space-size; the agent ran with 2 before, which kept its
+ * memory flat under load: peak RSS 106 MiB instead of 125 MiB in a flat-out
+ * write test), and its heap grows in smaller steps and is collected sooner.
+ * With a 64 MiB database under the bench's memory load (500 tx/s,
+ * 30 s) peak RSS 117-124 -> 109-111 MiB against --max-semi-space-size=2
+ * alone (four alternating runs each); capture
  * throughput unchanged within the noise (bench capture, twice each: 210
  * and 232 MB/s without, 210 and 215 with). The price is paid under bulk
  * writes (20 MB/s), where the extra full collections land on the segment
@@ -24,14 +25,14 @@
  * about 90 full collections for a 1 GiB database (user CPU 3.5-4.8 s).
  * With the flag it runs none, and the same restore takes 1.5 s less CPU and
  * 0.6-1.2 s less wall time, at the same peak RSS. And a 1 MiB young
- * generation, as in the agent: replay opens segment chunks on the main
+ * generation, as the agent has: replay opens segment chunks on the main
  * thread, and every chunk leaves its decrypted and decompressed buffers
  * behind, which a default-sized young generation held for tens of megabytes
  * before a collection freed them. The 4 GiB restore's peak RSS 264-268 ->
  * 226-235 MiB, and it ran no slower (11.9-12.1 s against 13.4-15.0 s; 1 GiB
  * after 2 minutes of writes 4.8-5.0 s against 4.8-5.1 s).
  */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--optimize-for-size'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--optimize-for-size'];
 export const RESTORE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64', '--max-semi-space-size=1'];
 
 /**
