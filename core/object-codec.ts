@@ -45,23 +45,28 @@ export function encodePrefix(magic: string, header: object): Buffer {
 }
 
 /**
- * Chunk buffers of finished encoders, by size, for the next encoder: the
- * agent starts a segment every sync interval, and a fresh 1 MiB buffer is a
- * new mapping to fault in on the segment's path and garbage after it. A seal
- * copies the chunk out (compressed or encrypted), so once an encoder has
- * finished nothing refers to its chunk. Encoders that fail keep theirs.
+ * Chunk buffers that finished encoders hand on to the next encoder of the
+ * same size, at most `perSize` of each size. For objects made often (the
+ * agent starts a segment every sync interval) a fresh 1 MiB buffer is a new
+ * mapping to fault in on the object's path and garbage after it; objects
+ * made rarely (snapshots) are better off without spares held between them.
+ * A seal copies the chunk out (compressed or encrypted), so once an encoder
+ * has finished nothing refers to its chunk. Encoders that fail keep theirs.
  */
-const spareChunks = new Map<number, Buffer[]>();
-const SPARE_CHUNKS_PER_SIZE = 2;
+export class ChunkSpares {
+  private readonly spares = new Map<number, Buffer[]>();
 
-function takeChunk(size: number): Buffer {
-  return spareChunks.get(size)?.pop() ?? Buffer.allocUnsafe(size);
-}
+  constructor(private readonly perSize: number) {}
 
-function giveBackChunk(chunk: Buffer): void {
-  const spares = spareChunks.get(chunk.length) ?? [];
-  if (spares.length < SPARE_CHUNKS_PER_SIZE) spares.push(chunk);
-  spareChunks.set(chunk.length, spares);
+  take(size: number): Buffer {
+    return this.spares.get(size)?.pop() ?? Buffer.allocUnsafe(size);
+  }
+
+  giveBack(chunk: Buffer): void {
+    const spares = this.spares.get(chunk.length) ?? [];
+    if (spares.length < this.perSize) spares.push(chunk);
+    this.spares.set(chunk.length, spares);
+  }
 }
 
 /**
@@ -86,11 +91,13 @@ export class ObjectEncoder {
     private readonly recordSize: number,
     recordsPerChunk: number,
     private readonly sink: ObjectSink,
+    private readonly spares?: ChunkSpares,
   ) {
     const { fields, objectKey } = newEnvelope(keyring, compress);
     this.prefix = encodePrefix(magic, makeHeader(fields));
     this.sealer = new ChunkSealer(objectKey, prefixHash(this.prefix), compress);
-    this.chunk = takeChunk(recordSize * recordsPerChunk);
+    const size = recordSize * recordsPerChunk;
+    this.chunk = spares ? spares.take(size) : Buffer.allocUnsafe(size);
   }
 
   /** Appends one record given as parts whose lengths add up to the record size. */
@@ -117,7 +124,7 @@ export class ObjectEncoder {
     if (this.state === 'new') await this.emit([this.prefix]);
     this.state = 'closed';
     const sealed = this.sealer.seal(this.chunk.subarray(0, this.fill), true);
-    giveBackChunk(this.chunk);
+    this.spares?.giveBack(this.chunk);
     await this.emit(sealed);
     return { sha256: this.hash.digest('hex'), bytes: this.bytes };
   }

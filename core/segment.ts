@@ -4,7 +4,7 @@
  * header. The body is, for each commit in order, for each page it wrote
  * (last version only): u32 big-endian page number ‖ page bytes.
  */
-import { corrupt, checkFields, ObjectDecoder, ObjectEncoder, type EncodedObject, type ObjectSink } from './object-codec.js';
+import { ChunkSpares, corrupt, checkFields, ObjectDecoder, ObjectEncoder, type EncodedObject, type ObjectSink } from './object-codec.js';
 import type { Keyring } from './keyring.js';
 import type { ByteSource } from './stream-reader.js';
 import { SEGMENT_MAGIC, recordsPerChunk, type CommitRecord, type SegmentHeader } from './object-format.js';
@@ -18,6 +18,9 @@ export interface SegmentPlan {
   commits: CommitRecord[];
   prevSha256: string;
 }
+
+/** Chunk memory handed from one segment encoder to the next (the agent makes one every sync interval). */
+const segmentChunks = new ChunkSpares(2);
 
 /** Writes one segment; pages must come commit by commit, `frameCount` of each. */
 export class SegmentEncoder {
@@ -54,6 +57,7 @@ export class SegmentEncoder {
       4 + plan.pageSize,
       recordsPerChunk(plan.pageSize),
       sink,
+      segmentChunks,
     );
     this.header = header!;
   }
