@@ -8,11 +8,11 @@
  * any --max-semi-space-size; the agent ran with 2 before, which kept its
  * memory flat under load: peak RSS 106 MiB instead of 125 MiB in a flat-out
  * write test), and its heap grows in smaller steps and is collected sooner.
- * With a 64 MiB database under the bench's memory load (500 tx/s,
- * 30 s) peak RSS 117-124 -> 109-111 MiB against --max-semi-space-size=2
- * alone (four alternating runs each); capture
- * throughput unchanged within the noise (bench capture, twice each: 210
- * and 232 MB/s without, 210 and 215 with). The price is paid under bulk
+ * With a 64 MiB database under the bench's memory load (500 tx/s, 30 s)
+ * peak RSS 117-124 -> 109-111 MiB against --max-semi-space-size=2 alone
+ * (four alternating runs each); capture throughput unchanged within the
+ * noise (bench capture, twice each: 210 and 232 MB/s without, 210 and 215
+ * with). The price is paid under bulk
  * writes (20 MB/s), where the extra full collections land on the segment
  * path: lag p99 1.079-1.105 -> 1.083-1.116 s at sync 1 s (folder), and
  * 0.127-0.140 -> 0.137-0.142 s at sync 100 ms (S3), three alternating runs
