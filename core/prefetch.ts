@@ -24,8 +24,15 @@ const WHOLE_LIMIT = 16 << 20;
  * against 4.4-5.3 s).
  */
 const AHEAD_BYTES = 8 << 20;
-/** Buffers are allocated in multiples of this, so one fits objects of nearby sizes. */
+/** Buffers are allocated in multiples of this. */
 const BUFFER_STEP = 256 << 10;
+/**
+ * A new buffer is this much longer than the object it is made for, so it
+ * fits the chain's later objects as they grow a little. Made to measure, a
+ * restore whose segments grew from 7.1 to 7.7 MB allocated a new buffer at
+ * each step, and the old ones lingered until a full collection.
+ */
+const BUFFER_HEADROOM = 1.25;
 
 /** Options of `prefetch`. */
 export interface PrefetchOptions {
@@ -120,31 +127,48 @@ async function fetchWhole(storage: Storage, key: string, memory: Buffer): Promis
   return overflow ? { bytes: Buffer.concat(overflow), memory } : { bytes: memory.subarray(0, used), memory };
 }
 
-/** Buffers given back, handed out again for objects they fit; holds `limit` bytes at most. */
-class BufferPool {
+/**
+ * Buffers given back, handed out again for objects they fit; holds `limit`
+ * bytes at most.
+ */
+export class BufferPool {
   private readonly free: Buffer[] = [];
-  private held = 0;
+  private heldBytes = 0;
 
   constructor(private readonly limit: number) {}
 
-  /** A buffer of at least `size` bytes: the smallest free one that fits, else a new one. */
+  /** Bytes of the free buffers it holds. */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  /**
+   * A buffer of at least `size` bytes: the smallest free one that fits, else
+   * a new one with headroom. When none fits, the free ones (all too small)
+   * are let go: a chain's objects grow and shrink slowly, so they would most
+   * likely wait unused.
+   */
   take(size: number): Buffer {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const b = this.free[i]!;
       if (b.length >= size && (best < 0 || b.length < this.free[best]!.length)) best = i;
     }
-    if (best < 0) return Buffer.allocUnsafeSlow(Math.max(BUFFER_STEP, Math.ceil(size / BUFFER_STEP) * BUFFER_STEP));
+    if (best < 0) {
+      this.free.length = 0;
+      this.heldBytes = 0;
+      return Buffer.allocUnsafeSlow(Math.max(BUFFER_STEP, Math.ceil((size * BUFFER_HEADROOM) / BUFFER_STEP) * BUFFER_STEP));
+    }
     const b = this.free.splice(best, 1)[0]!;
-    this.held -= b.length;
+    this.heldBytes -= b.length;
     return b;
   }
 
   /** Gives a buffer back; dropped when the pool is full. */
   give(b: Buffer): void {
-    if (this.held + b.length > this.limit) return;
+    if (this.heldBytes + b.length > this.limit) return;
     this.free.push(b);
-    this.held += b.length;
+    this.heldBytes += b.length;
   }
 }
 

@@ -2,12 +2,14 @@
  * Prefetch: every object arrives whole and in order while the memory of
  * consumed objects is reused for later ones, also when an object is longer
  * than listed or too large to fetch whole; a stream read into given memory
- * lands there across the stream's pieces.
+ * lands there across the stream's pieces. The buffer pool fits objects
+ * that grow a little into memory it already has, and lets go of free
+ * buffers too small for the next object.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { prefetch } from '../../core/prefetch.js';
+import { BufferPool, prefetch } from '../../core/prefetch.js';
 import { FileStorage } from '../../core/storage/file-storage.js';
 import { StreamReader } from '../../core/stream-reader.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -82,6 +84,30 @@ test('a read into given memory copies across the pieces of the stream', async ()
   assert.is(rest.length, 2900, 'fewer bytes at the end of the stream');
   assert.ok(rest.equals(data.subarray(7100)));
   assert.ok(Buffer.from(reader.digest(), 'hex').length === 32);
+});
+
+test('a buffer made for an object fits later ones a little larger, and free buffers too small are let go', () => {
+  const pool = new BufferPool(64 << 20);
+  const first = pool.take(7_100_000);
+  pool.give(first);
+  const grown = pool.take(7_700_000); // 8% larger, as a chain's segments grow
+  assert.is(grown.buffer, first.buffer, 'the buffer made for the first object is reused');
+  const small = pool.take(1_000_000);
+  pool.give(small);
+  pool.give(grown);
+  assert.is(pool.held, small.length + grown.length);
+  const larger = pool.take(20_000_000); // fits neither
+  assert.ok(larger.length >= 20_000_000);
+  assert.is(pool.held, 0, 'the free buffers, all too small, are let go');
+});
+
+test('the pool holds no more than its limit', () => {
+  const pool = new BufferPool(1 << 20);
+  const a = pool.take(600_000);
+  const b = pool.take(600_000);
+  pool.give(a);
+  pool.give(b);
+  assert.is(pool.held, a.length, 'the second buffer would pass the limit, so it is dropped');
 });
 
 test.run();
