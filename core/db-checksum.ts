@@ -19,10 +19,18 @@ export class DbChecksum {
   private sum = 0n;
   private readonly lockPgno: number;
 
+  /**
+   * A table for `capacityPages` pages, and room for the database to grow by
+   * an eighth without a copy: growing copies the table into one a quarter
+   * larger, and the old one stays in memory until a full collection (a
+   * 4 GiB database's agent held 8.4 and 10.5 MB tables side by side after
+   * its first growth). Zero-filled memory this large is mapped as it is
+   * first written, so room never used costs none.
+   */
   constructor(pageSize: number, capacityPages = 1024) {
     this.pageSize = pageSize;
     this.lockPgno = lockPage(pageSize);
-    this.hashes = new BigUint64Array(Math.max(capacityPages, 16) + 1);
+    this.hashes = new BigUint64Array(Math.max(capacityPages, 16) + Math.max(1024, capacityPages >> 3) + 1);
   }
 
   /** Current checksum. */
