@@ -57,7 +57,7 @@ export const memory: Scenario = {
     ctx.notes.push(
       'Agent peak RSS = VmHWM of the agent process read at the end of the load, so it includes the initial snapshot of the database.',
       'Restore peak RSS = ru_maxrss of the restore command (/usr/bin/time). Litestream replicates its own copy under an identical writer, at the same time.',
-      'The import-only baseline imports exactly the listed packages, in the environment the programs run with (MALLOC_ARENA_MAX=1); the agent additionally loads its storage backends (S3 and Azure SDKs).',
+      'The import-only baseline imports exactly the listed packages, in the environment the programs run with (MALLOC_ARENA_MAX=1); the agent loads the SDK of a storage backend only for a destination of that type, so here (folder destinations) it loads neither the S3 nor the Azure SDK.',
     );
     const baseline = await importOnlyRss(ctx);
     ctx.log(`import-only node: ${baseline?.toFixed(0)} MiB`);
