@@ -10,6 +10,7 @@
 import type { DbChecksum } from '../core/db-checksum.js';
 import type { Keyring } from '../core/keyring.js';
 import type { Layout } from '../core/layout.js';
+import { ChunkSpares } from '../core/object-codec.js';
 import type { CommitRecord } from '../core/object-format.js';
 import { formatChecksum, lockPage } from '../core/page-hash.js';
 import { SegmentEncoder } from '../core/segment.js';
@@ -40,6 +41,8 @@ export interface BuiltSegment {
 
 /** A sealed segment up to this size stays in memory for its first upload, which then need not read it back from staging. */
 const KEEP_BYTES = 1 << 20;
+/** Chunk memory handed from one segment encoder to the next: the agent makes a segment every sync interval. */
+const segmentChunks = new ChunkSpares(2);
 
 /** Inputs of `buildSegment`. */
 export interface SegmentInput {
@@ -122,7 +125,7 @@ export async function buildSegment(input: SegmentInput): Promise<BuiltSegment> {
       for (const b of buffers) if ((keptBytes += b.length) <= KEEP_BYTES) kept.push(b);
       await sink(buffers);
     };
-    const enc = new SegmentEncoder(plan, input.keyring, keep, input.compress);
+    const enc = new SegmentEncoder(plan, input.keyring, keep, input.compress, segmentChunks);
     await input.tailer.readFrames(frames, n, pageSize, async (i, header, page) => {
       if (
         header.readUInt32BE(8) !== salt1 || header.readUInt32BE(12) !== salt2 ||

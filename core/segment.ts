@@ -4,7 +4,7 @@
  * header. The body is, for each commit in order, for each page it wrote
  * (last version only): u32 big-endian page number ‖ page bytes.
  */
-import { ChunkSpares, corrupt, checkFields, ObjectDecoder, ObjectEncoder, type EncodedObject, type ObjectSink } from './object-codec.js';
+import { corrupt, checkFields, ObjectDecoder, ObjectEncoder, type ChunkSpares, type EncodedObject, type ObjectSink } from './object-codec.js';
 import type { Keyring } from './keyring.js';
 import type { ByteSource } from './stream-reader.js';
 import { SEGMENT_MAGIC, recordsPerChunk, type CommitRecord, type SegmentHeader } from './object-format.js';
@@ -19,9 +19,6 @@ export interface SegmentPlan {
   prevSha256: string;
 }
 
-/** Chunk memory handed from one segment encoder to the next (the agent makes one every sync interval). */
-const segmentChunks = new ChunkSpares(2);
-
 /** Writes one segment; pages must come commit by commit, `frameCount` of each. */
 export class SegmentEncoder {
   private readonly enc: ObjectEncoder;
@@ -30,7 +27,8 @@ export class SegmentEncoder {
   private added = 0;
   readonly header: SegmentHeader;
 
-  constructor(plan: SegmentPlan, keyring: Keyring, sink: ObjectSink, compress = true) {
+  /** `spares`: chunk memory shared with the encoders before and after this one (see ChunkSpares). */
+  constructor(plan: SegmentPlan, keyring: Keyring, sink: ObjectSink, compress = true, spares?: ChunkSpares) {
     if (plan.commits.length === 0) throw new RangeError('a segment needs at least one commit');
     this.expected = plan.commits.reduce((n, c) => n + c.frameCount, 0);
     let header: SegmentHeader | undefined;
@@ -57,7 +55,7 @@ export class SegmentEncoder {
       4 + plan.pageSize,
       recordsPerChunk(plan.pageSize),
       sink,
-      segmentChunks,
+      spares,
     );
     this.header = header!;
   }

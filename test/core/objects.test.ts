@@ -7,6 +7,7 @@ import { SegmentEncoder, SegmentReader, validateSegmentHeader } from '../../core
 import { SnapshotEncoder, SnapshotReader } from '../../core/snapshot.js';
 import { CorruptObjectError, KeyError, WrongKeyError } from '../../core/errors.js';
 import { ZERO_SHA256, type CommitRecord } from '../../core/object-format.js';
+import { ChunkSpares } from '../../core/object-codec.js';
 import { createHash } from 'node:crypto';
 
 const test = suite('objects');
@@ -63,10 +64,11 @@ test('a segment round-trips its commits and pages, across many chunks', async ()
 });
 
 test('encoders that follow each other or run side by side (sharing spare chunk memory) each seal their own pages only', async () => {
+  const spares = new ChunkSpares(2);
   const start = (first: number, n: number) => {
     const parts: Buffer[] = [];
     const records: CommitRecord[] = [{ txid: 1, dbPages: first + n, observedAtMs: 1000, frameCount: n, checksum: '0123456789abcdef' }];
-    const enc = new SegmentEncoder({ db: 'app', generation: '0'.repeat(24), level: 0, pageSize: PS, commits: records, prevSha256: ZERO_SHA256 }, ring, (b) => void parts.push(...b));
+    const enc = new SegmentEncoder({ db: 'app', generation: '0'.repeat(24), level: 0, pageSize: PS, commits: records, prevSha256: ZERO_SHA256 }, ring, (b) => void parts.push(...b), true, spares);
     return { enc, pages: Array.from({ length: n }, (_, i) => first + i), object: () => Buffer.concat(parts) };
   };
   const check = async (obj: Buffer, pages: number[], what: string) => {
