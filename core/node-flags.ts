@@ -12,12 +12,11 @@
  * peak RSS 117-124 -> 109-111 MiB against --max-semi-space-size=2 alone
  * (four alternating runs each); capture throughput unchanged within the
  * noise (bench capture, twice each: 210 and 232 MB/s without, 210 and 215
- * with). The price is paid under bulk
- * writes (20 MB/s), where the extra full collections land on the segment
- * path: lag p99 1.079-1.105 -> 1.083-1.116 s at sync 1 s (folder), and
- * 0.127-0.140 -> 0.137-0.142 s at sync 100 ms (S3), three alternating runs
- * each; at a steady 500 tx/s, sync 100 ms (folder), 0.104 -> 0.105 s in all
- * three pairs.
+ * with). The price is paid under bulk writes (20 MB/s), where the extra
+ * full collections land on the segment path: lag p99 1.079-1.105 ->
+ * 1.083-1.116 s at sync 1 s (folder), and 0.127-0.140 -> 0.137-0.142 s at
+ * sync 100 ms (S3), three alternating runs each; at a steady 500 tx/s, sync
+ * 100 ms (folder), 0.104 -> 0.105 s in all three pairs.
  *
  * Restore tool: a larger first old-generation limit. Loading the tool's
  * modules ends in a full collection that leaves V8 a tight old-generation
