@@ -8,6 +8,7 @@ import { UsageError } from '../core/errors.js';
 import { loadConfig } from '../core/config.js';
 import { Agent, VERSION } from './agent.js';
 import { createLogger } from './logger.js';
+import { lowerCpuPriority } from './cpu-priority.js';
 import { initFirstRun } from './first-run.js';
 import { keygen, KEYGEN_USAGE } from './keygen.js';
 
@@ -61,6 +62,9 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(args.config!);
   const log = createLogger(args['log-level'] ?? process.env.WALCAST_LOG_LEVEL ?? config.log.level);
   if (args.init) await initFirstRun(config, log);
+  // Before the agent starts its threads, which then inherit the value.
+  const priority = lowerCpuPriority(config.cpuNice);
+  if (priority.threads) log.debug(priority, 'CPU priority lowered');
   const agent = new Agent(config, log);
   if (args.once) {
     await agent.runOnce();

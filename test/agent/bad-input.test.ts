@@ -40,6 +40,7 @@ test('a valid config gets defaults, absolute paths and is frozen', () => {
   assert.is(c.syncIntervalMs, 1000);
   assert.is(c.syncWalBytes, 0);
   assert.is(c.checkpoint.minPages, 1000);
+  assert.is(c.cpuNice, 10);
   assert.equal(c.databases[0]!.replicationPolicy, 'all');
   assert.ok(Object.isFrozen(c.databases[0]));
 });
@@ -47,6 +48,7 @@ test('a valid config gets defaults, absolute paths and is frozen', () => {
 test('config errors name the field and the value', () => {
   assert.match(configError((c) => (c.syncIntervalMs = 'fast')), /syncIntervalMs: .*got "fast"/);
   assert.match(configError((c) => (c.syncWalBytes = 4096)), /syncWalBytes: use 0 \(off\) or at least 65536 \(got 4096\)/);
+  assert.match(configError((c) => (c.cpuNice = 20)), /cpuNice: use 0 \(no change\) to 19 \(got 20\)/);
   assert.match(configError((c) => (c.databases[0].destinations[0].type = 'ftp')), /databases\.0\.destinations\.0\.type/);
   assert.match(configError((c) => (c.databases = [])), /databases: list at least one database/);
   assert.match(configError((c) => (c.snapshotIntervl = 5)), /unknown field\(s\) "snapshotIntervl"/);
