@@ -7,6 +7,14 @@
  * with the agent at nice 10. An idle core still goes to the agent: nice only
  * orders who runs first, so under steady load capture is as fast as before.
  *
+ * Off by default: on a CPU that stays busy, a niced agent falls behind (lag,
+ * and a pinned WAL that grows), and the write barrier of its checkpoints,
+ * which the application waits on, is held longer while the agent waits for
+ * a CPU. (With 10 as the default, a run of the test suite, which runs
+ * several agents, writers and servers at once on two cores, failed a round
+ * trip whose timestamp restores assume the agent has seen every commit 0.7 s
+ * after the last one.)
+ *
  * On Linux a nice value belongs to a thread, and a new thread takes its
  * creator's: so every thread the process has now is set (V8's and libuv's
  * helpers were started before any of this code ran), and every later one

@@ -51,8 +51,8 @@ const configSchema = z.strictObject({
     .prefault({}),
   staging: z.strictObject({ maxBytes: z.number().int().min(1 << 20).default(1 << 30) }).prefault({}),
   sqliteWorkers: z.number().int().min(1).max(64).default(1),
-  /** Nice value of the agent's threads (0-19): on a busy CPU the application runs first. */
-  cpuNice: z.number().int().min(0, 'use 0 (no change) to 19').max(19, 'use 0 (no change) to 19').default(10),
+  /** Nice value of the agent's threads (0-19): on a busy CPU the application runs first; 0 (default) leaves them as started. */
+  cpuNice: z.number().int().min(0, 'use 0 (no change) to 19').max(19, 'use 0 (no change) to 19').default(0),
   /** Prometheus metrics and health over HTTP; off unless `listen` is set. */
   metrics: z
     .strictObject({

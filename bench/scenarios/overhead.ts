@@ -4,8 +4,9 @@
  * Workloads: a steady 500 tx/s writer (and its commit latency), a flat-out
  * writer of one-row transactions, and a flat-out writer of 100 × 1 KB-row
  * transactions. The same writer (SQLite's default autocheckpoint) runs in
- * every configuration; in full mode one more runs beside walcast with
- * autocheckpoint off, as the README advises. Configurations alternate in a rotating order, each
+ * every configuration; in full mode two more run beside walcast: one with
+ * autocheckpoint off, as the README advises, and one with the agent at
+ * cpuNice 10. Configurations alternate in a rotating order, each
  * on a fresh database; medians over rounds.
  * Targets: steady ≥ 0.98; flat-out ≥ 0.9 and above Litestream's ratio.
  */
@@ -21,9 +22,14 @@ import { median, ratio } from '../lib/stats.js';
 import { startAgent, stopAgent, writeAgentConfig } from '../lib/walcast.js';
 import { runWriter, writerSpec, type PhaseResult, type PhaseSpec } from '../lib/writer.js';
 
-/** `walcast-ac0`: beside walcast with the application's autocheckpoint off, as the README recommends. */
-type Config = 'alone' | 'walcast' | 'litestream' | 'walcast-ac0';
-const CONFIGS: readonly Config[] = ['alone', 'walcast', 'litestream', 'walcast-ac0'];
+/**
+ * `walcast-ac0`: beside walcast with the application's autocheckpoint off, as the README recommends.
+ * `walcast-nice`: beside walcast with `cpuNice: 10` (off by default).
+ */
+type Config = 'alone' | 'walcast' | 'litestream' | 'walcast-ac0' | 'walcast-nice';
+const CONFIGS: readonly Config[] = ['alone', 'walcast', 'litestream', 'walcast-ac0', 'walcast-nice'];
+/** Configurations run in full mode only (smoke and quick keep to their time budget). */
+const FULL_ONLY: readonly Config[] = ['walcast-ac0', 'walcast-nice'];
 
 /** Per configuration and phase: transactions per second of each round, and steady commit latency p99. */
 type Samples = Record<Config, { rates: Record<string, number[]>; p99: number[] }>;
@@ -33,8 +39,9 @@ async function runConfig(ctx: ScenarioContext, config: Config, round: number, ph
   const db = join(dir, 'app.db');
   createEmptyDb(db);
   let stop = async (): Promise<void> => {};
-  if (config === 'walcast' || config === 'walcast-ac0') {
-    const setup = writeAgentConfig(dir, [{ path: db, name: 'app' }], { settings: ctx.agentSettings });
+  if (config.startsWith('walcast')) {
+    const settings = config === 'walcast-nice' ? { ...ctx.agentSettings, cpuNice: 10 } : ctx.agentSettings;
+    const setup = writeAgentConfig(dir, [{ path: db, name: 'app' }], { settings });
     const agent = await startAgent(ctx, setup.config);
     await waitUntil(() => filesUnder(setup.replicaDir, '.snap').length > 0, 60_000, 'the first walcast snapshot');
     stop = () => stopAgent(agent);
@@ -69,8 +76,8 @@ export const overhead: Scenario = {
     ];
     Object.assign(ctx.params, {
       rounds, phases, synchronous: 'NORMAL', busyTimeoutMs: 5000,
-      walAutocheckpoint: { alone: 'SQLite default (1000)', walcast: 'SQLite default (1000)', litestream: 'SQLite default (1000)', 'walcast-ac0': 0 },
-      walcastConfig: ctx.mode === 'smoke' ? 'defaults with syncIntervalMs 200 (smoke)' : 'defaults (sync 1 s, poll 250 ms, checkpoint.minPages 1000, cpuNice 10)', litestreamConfig: `file replica, sync-interval ${ctx.syncMs} ms`,
+      walAutocheckpoint: { alone: 'SQLite default (1000)', walcast: 'SQLite default (1000)', litestream: 'SQLite default (1000)', 'walcast-ac0': 0, 'walcast-nice': 'SQLite default (1000)' },
+      walcastConfig: ctx.mode === 'smoke' ? 'defaults with syncIntervalMs 200 (smoke)' : 'defaults (sync 1 s, poll 250 ms, checkpoint.minPages 1000, cpuNice 0); walcast-nice: cpuNice 10', litestreamConfig: `file replica, sync-interval ${ctx.syncMs} ms`,
     });
     ctx.notes.push(
       'Throughput = transactions / wall time of the phase, measured inside the writer process. Each configuration runs on a fresh database; the order rotates every round.',
@@ -80,8 +87,7 @@ export const overhead: Scenario = {
 
     const samples = Object.fromEntries(CONFIGS.map((c) => [c, { rates: {}, p99: [] }])) as unknown as Samples;
     for (let round = 0; round < rounds; round++) {
-      // The README variant runs in full mode only (smoke and quick keep to their time budget).
-      const configs = ctx.mode === 'full' ? CONFIGS : CONFIGS.filter((c) => c !== 'walcast-ac0');
+      const configs = ctx.mode === 'full' ? CONFIGS : CONFIGS.filter((c) => !FULL_ONLY.includes(c));
       const order = configs.map((_, i) => configs[(i + round) % configs.length]!);
       for (const config of order) {
         const res = await runConfig(ctx, config, round, phases);
@@ -109,6 +115,7 @@ export const overhead: Scenario = {
     }
     for (const phase of ctx.mode === 'full' ? ['steady', 'flat-1', 'flat-100'] : []) {
       figures.push(figure({ id: `overhead.${phase}.ac0`, label: `${labels[phase]}, beside walcast, app autocheckpoint off`, unit: 'tx/s', walcast: rate('walcast-ac0', phase), baseline: rate('alone', phase), baselineName: 'alone', better: 'higher' }));
+      figures.push(figure({ id: `overhead.${phase}.nice`, label: `${labels[phase]}, beside walcast at cpuNice 10`, unit: 'tx/s', walcast: rate('walcast-nice', phase), baseline: rate('alone', phase), baselineName: 'alone', better: 'higher' }));
     }
     figures.splice(1, 0, figure({ id: 'overhead.steady.latency', label: 'steady commit latency p99', unit: 'ms', walcast: median(samples.walcast.p99), baseline: median(samples.alone.p99), baselineName: 'alone', better: 'lower', details: { litestream: median(samples.litestream.p99) } }));
     return figures;

@@ -40,7 +40,7 @@ test('a valid config gets defaults, absolute paths and is frozen', () => {
   assert.is(c.syncIntervalMs, 1000);
   assert.is(c.syncWalBytes, 0);
   assert.is(c.checkpoint.minPages, 1000);
-  assert.is(c.cpuNice, 10);
+  assert.is(c.cpuNice, 0);
   assert.equal(c.databases[0]!.replicationPolicy, 'all');
   assert.ok(Object.isFrozen(c.databases[0]));
 });
