@@ -2,9 +2,9 @@
  * The agent's CPU priority (config `cpuNice`): when the application and the
  * agent want the same core, the application should win. Beside a flat-out
  * writer of one-row transactions on two cores, the writer waited for a CPU
- * 0.46-0.86 s of its 6-7 s run with the agent at nice 0 (the agent's
- * threads and its capture of 120 MB/s of WAL preempt it), and 0.22-0.29 s
- * with the agent at nice 10. An idle core still goes to the agent: nice only
+ * 0.51-0.87 s of its 5.5-7.5 s run with the agent at nice 0 (the agent's
+ * threads and its capture of 120 MB/s of WAL preempt it), and 0.22-0.35 s
+ * with the agent at nice 10 (seven alternating rounds each). An idle core still goes to the agent: nice only
  * orders who runs first, so under steady load capture is as fast as before.
  *
  * Off by default: on a CPU that stays busy, a niced agent falls behind (lag,

@@ -15,9 +15,9 @@ import { tempDir } from '../helpers/tmp.js';
 
 const test = suite('cpu priority');
 
-/** Nice value of each thread of `pid`, by thread id (field 19 of /proc/PID/task/TID/stat). */
-function threadNices(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
+/** Nice value of each thread of `pid` (field 19 of /proc/PID/task/TID/stat). */
+function threadNices(pid: number): number[] {
+  const out: number[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     try {
@@ -27,7 +27,7 @@ function threadNices(pid: number): Map<number, number> {
     }
     // The name in parentheses may hold spaces: count fields after it (state is field 3).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(tid), Number(fields[19 - 3]));
+    out.push(Number(fields[19 - 3]));
   }
   return out;
 }
@@ -41,7 +41,7 @@ async function nicesOfRunningAgent(overrides: Record<string, unknown>): Promise<
   try {
     sqliteCli(db, "INSERT INTO t VALUES ('x');\n");
     await agent.waitFor((l) => l.msg === 'uploaded' && String(l.object).endsWith('.seg'));
-    const nices = [...threadNices(agent.child.pid!).values()];
+    const nices = threadNices(agent.child.pid!);
     assert.ok(nices.length >= 5, `an agent runs several threads (${nices.length})`);
     assert.is(await agent.stop(), 0);
     return nices;
