@@ -159,6 +159,9 @@ export class DbReplicator {
     // Watch the files only while they change slowly (see ChangeWatcher).
     if (busy) this.watcher?.disarm();
     const watched = !busy && !this.watcher?.arm();
+    // Capture waits for uploads while staging is full: the next look comes at
+    // the poll, not at once (a look every few ms took a quarter of a core).
+    if (this.stagingFull && this.stagingIsFull()) return this.deps.config.pollIntervalMs;
     return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0, watched);
   }
 
@@ -178,6 +181,7 @@ export class DbReplicator {
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
   wake(): void {
+    if (this.stagingFull) return; // capture waits for uploads; the poll looks again
     this.loop.wake(this.pacer.wakeGapMs(this.pending.length > 0));
   }
 
@@ -202,6 +206,8 @@ export class DbReplicator {
       this.log.debug({ salt1: h.salt1 }, 'WAL restarted');
       from = this.cursor = headerPosition(h);
     }
+    // A full staging holds a whole segment's worth back: look no further, so what waits stays bounded.
+    if (this.pendingFrames >= MAX_SEGMENT_FRAMES) return void (this.capped = true);
     const room = Math.max(1, MAX_SEGMENT_FRAMES - this.pendingFrames);
     const obs = await this.tailer.observe(from, room);
     this.capped = obs.count >= room && obs.commits.length > 0;
@@ -224,11 +230,7 @@ export class DbReplicator {
    */
   async stage(paced = true): Promise<boolean> {
     if (!this.pending.length || !this.sum) return false;
-    const full = this.staging.bytes > this.deps.config.staging.maxBytes;
-    if (full && !this.stagingFull) this.log.error({ stagedBytes: this.staging.bytes, hint: 'check destination health; the WAL stays pinned until uploads catch up' }, 'staging is full; capture paused');
-    if (full || this.stagingFull) this.hooks.onStagingFull?.(this.name, full);
-    this.stagingFull = full;
-    if (full) return false;
+    if (this.stagingIsFull()) return false;
     const started = performance.now();
     let built;
     try {
@@ -254,6 +256,15 @@ export class DbReplicator {
     this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms * 10) / 10 }, 'segment staged');
     this.hooks.onSegment?.(this.name, built, ms);
     return true;
+  }
+
+  /** Updates `stagingFull` from the bytes staged now, saying so once when staging fills; true while it is full. */
+  private stagingIsFull(): boolean {
+    const full = this.staging.bytes > this.deps.config.staging.maxBytes;
+    if (full && !this.stagingFull) this.log.error({ stagedBytes: this.staging.bytes, hint: 'check destination health; the WAL stays pinned until uploads catch up' }, 'staging is full; capture paused');
+    if (full || this.stagingFull) this.hooks.onStagingFull?.(this.name, full);
+    this.stagingFull = full;
+    return full;
   }
 
   /**

@@ -3,7 +3,7 @@
  * test folder.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyBase64 } from '../../core/keyring.js';
@@ -114,6 +114,12 @@ export class AgentProcess {
   /** Resolves with the exit code when the process ends. */
   exit(): Promise<number | null> {
     return this.exited;
+  }
+
+  /** CPU seconds (user + system) the agent has used so far, from /proc/PID/stat (clock ticks of 1/100 s). */
+  cpuSeconds(): number {
+    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   }
 
   /** Log lines whose message is `msg`. */
