@@ -140,12 +140,12 @@ export class DbReplicator {
     // Commits after a whole copy back: the read moves off mark 0 at once (see ReadPin).
     if (this.pin.onCopiedBackWal && this.pending.length) await this.handOver(true);
     const due = force || this.capped || this.pacer.due();
-    const burst = this.pending.length > 0 && !due && this.pacer.backlogFull(this.pendingFrames, this.state.pageSize);
+    const burst = this.pending.length > 0 && !due && (this.earlyMs() <= 0 || this.pacer.backlogFull(this.pendingFrames, this.state.pageSize));
     if (this.pending.length && due) {
       // A due checkpoint stages this segment itself, behind its barrier: no extra object.
       if (!(await this.checkpointer.maybeRun())) await this.stage();
     } else if (burst) {
-      // A burst ships without waiting for the interval, and spends no token:
+      // A burst (a large backlog, or syncWalBytes) ships without waiting for the interval, and spends no token:
       // the interval's regular segment still goes out on time.
       await this.stage(false);
     }
@@ -162,7 +162,13 @@ export class DbReplicator {
     // Capture waits for uploads while staging is full: the next look comes at
     // the poll, not at once (a look every few ms took a quarter of a core).
     if (this.stagingFull && this.stagingIsFull()) return this.deps.config.pollIntervalMs;
-    return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0, watched);
+    return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0, watched, this.earlyMs());
+  }
+
+  /** How long until the commits waiting ship as a large backlog (Pacer.earlyInMs); Infinity when none wait. */
+  private earlyMs(): number {
+    const first = this.pending[0];
+    return first ? this.pacer.earlyInMs(this.pendingFrames, this.state.pageSize, first.observedAtMs) : Infinity;
   }
 
   private onCycleError(err: unknown, message: string): void {

@@ -1,6 +1,7 @@
 /**
  * When segments ship: at most one per sync interval under steady load, but a
- * burst of `syncWalBytes` of WAL ships at once, without waiting for the
+ * large backlog ships once its first commit has waited half an interval, and
+ * a burst of `syncWalBytes` of WAL ships at once, without waiting for the
  * interval or the poll; and commits that wait for the interval are looked at
  * every 10 ms at most, not once per file event, yet seen soon after they
  * commit. The applications are the
@@ -37,8 +38,12 @@ test('a burst of syncWalBytes ships before the sync interval ends; small commits
   }
 });
 
-async function burstShips(dir: string, db: string, config: string): Promise<void> {
-  // The bucket lets a couple of segments out after a quiet spell; spend it on small commits.
+/**
+ * Spends the upload bucket, which lets a couple of segments out after a quiet
+ * spell, on small commits; then commits one more and checks it waits for the
+ * interval. Returns the commits shipped before that one.
+ */
+async function spendTokens(db: string, config: string): Promise<number> {
   for (let i = 0; i < 4; i++) {
     insert(db, 1, `small${i}`);
     await sleep(400);
@@ -48,6 +53,11 @@ async function burstShips(dir: string, db: string, config: string): Promise<void
   await sleep(1500);
   assert.is((await timeline(config)).commits.length, before, 'a small commit waits for the interval');
   assert.ok(before < 5, `the bucket let only some small commits out (${before})`);
+  return before;
+}
+
+async function burstShips(dir: string, db: string, config: string): Promise<void> {
+  await spendTokens(db, config);
 
   insert(db, 2000, 'burst'); // about 700 KiB of WAL
   const img = pageExactImage(db);
@@ -58,6 +68,39 @@ async function burstShips(dir: string, db: string, config: string): Promise<void
   assertSameDatabase(out, ref, 'the state after the burst, restored while the interval still runs');
   assert.is((await timeline(config)).commits.length, 6, 'every commit shipped with the burst (4 small, the waiting one, the burst)');
 }
+
+test('a large backlog ships once its first commit has waited half the interval, long before the next token', async () => {
+  const dir = tempDir('pacing');
+  const db = join(dir, 'app.db');
+  sqliteCli(db, 'PRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, b BLOB);\n');
+  // After the small commits the bucket holds about 0.2 token: the next is some 10 s away, half the interval 6 s.
+  const intervalMs = 12_000;
+  const config = writeConfig(dir, { overrides: { syncIntervalMs: intervalMs } });
+  const agent = await AgentProcess.start(config);
+  try {
+    const before = await spendTokens(db, config);
+    insert(db, 20_000, 'large'); // about 6 MiB of WAL, above the 4 MiB of a large backlog
+    const img = pageExactImage(db);
+    const ref = { sha256: img.sha256, logical: logicalHash(img.path) };
+    let commits = (await timeline(config)).commits;
+    const deadline = Date.now() + intervalMs;
+    while (commits.length === before && Date.now() < deadline) {
+      await sleep(100);
+      commits = (await timeline(config)).commits;
+    }
+    const shippedAt = Date.now();
+    assert.is(commits.length, 6, 'every commit waiting shipped with the large one (4 small, the waiting one, the large one)');
+    // Half an interval after the backlog's first commit (the first small one left waiting) was seen, within the look and staging time.
+    const waited = shippedAt - commits[before]!.observedAtMs;
+    assert.ok(waited >= intervalMs / 2 - 100 && waited <= intervalMs / 2 + 2000, `the backlog shipped ${waited} ms after its first commit`);
+    const out = join(dir, 'out.db');
+    restoreOk(config, out);
+    assertSameDatabase(out, ref, 'the state after the large commit, restored while the interval still runs');
+    assert.is(await agent.stop(), 0);
+  } finally {
+    if (agent.child.exitCode === null) await agent.kill();
+  }
+});
 
 test('commits waiting for the interval are looked at every 10 ms at most, not once per commit, and seen within tens of ms', async () => {
   const dir = tempDir('pacing');
