@@ -3,12 +3,16 @@
  */
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Staging } from '../../agent/staging.js';
 import { listGenerations, readHeader } from '../../core/catalog.js';
+import { fileChecksum } from '../../core/db-image.js';
 import { Layout } from '../../core/layout.js';
 import { loadConfig } from '../../core/config.js';
+import { formatChecksum } from '../../core/page-hash.js';
 import { openStorage } from '../../core/storage/open-storage.js';
-import { restoreCli } from './agent.js';
+import { restoreCli, sleep } from './agent.js';
 import { fileSha256, logicalHash } from './sqlite.js';
 
 /** One commit as recorded in a destination. */
@@ -35,6 +39,35 @@ export async function timeline(configPath: string, destination?: string) {
   }
   await storage.close();
   return { generations: gens, commits };
+}
+
+/**
+ * Waits until the agent of `configPath` (its first database) has staged
+ * exactly the database in `image`, a page-exact copy of the live one: its
+ * capture state then holds that database's checksum, so every commit up to
+ * it was observed (and timestamped) before this returns.
+ */
+export async function waitCaptured(configPath: string, image: string, timeoutMs = 60_000): Promise<void> {
+  const config = loadConfig(configPath);
+  const fh = await open(image, 'r');
+  let pages: number;
+  let want: string;
+  try {
+    const head = Buffer.alloc(100);
+    await fh.read(head, 0, head.length, 0);
+    const raw = head.readUInt16BE(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    pages = (await fh.stat()).size / pageSize;
+    want = formatChecksum(await fileChecksum(fh, pageSize, pages));
+  } finally {
+    await fh.close();
+  }
+  const staging = new Staging(join(config.stagingDir, config.databases[0]!.name));
+  for (const until = Date.now() + timeoutMs; ; await sleep(50)) {
+    const state = await staging.readState();
+    if (state && state.checksum === want && state.dbPages === pages) return;
+    if (Date.now() > until) assert.unreachable(`the agent had not staged the live database after ${timeoutMs} ms (staged up to txid ${state?.txid})`);
+  }
 }
 
 /** Restores through walcast-restore (expecting success) and returns its JSON report. */

@@ -9,7 +9,7 @@
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { AgentProcess, sleep, writeConfig } from '../helpers/agent.js';
-import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
+import { assertSameDatabase, restoreOk, timeline, waitCaptured } from '../helpers/backups.js';
 import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
 import { nodeWriter, python } from '../helpers/writers.js';
@@ -44,8 +44,8 @@ export async function roundTrip(opts: RoundTripOptions = {}): Promise<void> {
   const agent = await AgentProcess.start(config);
   const points: QuietPoint[] = [];
   const quiet = async (label: string): Promise<void> => {
-    await sleep(700); // > sync interval: the agent has seen every commit
     const img = pageExactImage(db);
+    await waitCaptured(config, img.path); // every commit so far was observed, so a timestamp from now on covers them all
     points.push({ label, atMs: Date.now(), sha256: img.sha256, logical: logicalHash(img.path) });
     await sleep(300); // the next commits are observed strictly after this point
   };
