@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentProcess, agentCli, restoreCli, sleep, writeConfig } from '../helpers/agent.js';
-import { assertSameDatabase, restoreOk, timeline } from '../helpers/backups.js';
+import { assertSameDatabase, restoreOk, timeline, waitCaptured } from '../helpers/backups.js';
 import { logicalHash, pageExactImage, sqliteCli } from '../helpers/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
 import { nodeWriter, nodeWriterAsync, python, SeqWriter } from '../helpers/writers.js';
@@ -31,6 +31,13 @@ function reference(db: string) {
   return { sha256: img.sha256, logical: logicalHash(img.path), atMs: Date.now() };
 }
 
+/** The live state, recorded once the running agent has staged it: a timestamp from then on covers every commit so far. */
+async function recorded(db: string, config: string) {
+  const img = pageExactImage(db);
+  await waitCaptured(config, img.path);
+  return { sha256: img.sha256, logical: logicalHash(img.path), atMs: Date.now() };
+}
+
 async function settle(): Promise<void> {
   await sleep(700);
 }
@@ -43,8 +50,7 @@ test('the application runs its own TRUNCATE and PASSIVE checkpoints: nothing los
     insert(db, 200, `r${round}`);
     python(db, 'checkpoint', round % 2 ? 'PASSIVE' : 'TRUNCATE');
     insert(db, 50, `s${round}`);
-    await settle();
-    refs.push(reference(db));
+    refs.push(await recorded(db, config));
     await sleep(300);
   }
   assert.is(await agent.stop(), 0);
@@ -61,8 +67,7 @@ test('agent stopped while the application writes and truncates the WAL, then res
   const { dir, db, config } = setup('down-truncate');
   let agent = await AgentProcess.start(config);
   insert(db, 300, 'before');
-  await settle();
-  const before = reference(db);
+  const before = await recorded(db, config);
   await sleep(300);
   assert.is(await agent.stop(), 0);
   insert(db, 300, 'while-down');
@@ -70,8 +75,7 @@ test('agent stopped while the application writes and truncates the WAL, then res
   insert(db, 100, 'after-truncate');
   agent = await AgentProcess.start(config);
   insert(db, 100, 'after-restart');
-  await settle();
-  const after = reference(db);
+  const after = await recorded(db, config);
   assert.is(await agent.stop(), 0);
   const proven = agent.lines('continuity proven; resuming the generation').length;
   const fresh = agent.lines('new generation started').length;
@@ -88,12 +92,10 @@ test('VACUUM shrinks the file: restore follows', async () => {
   const { dir, db, config } = setup('vacuum');
   const agent = await AgentProcess.start(config);
   insert(db, 3000, 'fill');
-  await settle();
-  const full = reference(db);
+  const full = await recorded(db, config);
   await sleep(300);
   sqliteCli(db, 'PRAGMA busy_timeout=5000; DELETE FROM t WHERE id > 100; VACUUM;\n');
-  await settle();
-  const vacuumed = reference(db);
+  const vacuumed = await recorded(db, config);
   assert.is(await agent.stop(), 0);
   const out1 = join(dir, 'full.db');
   restoreOk(config, out1, '--timestamp', new Date(full.atMs).toISOString());
@@ -111,8 +113,7 @@ test('the database file is replaced by another: a new generation, and both histo
   let original;
   try {
     insert(db, 500, 'original');
-    await settle();
-    original = reference(db);
+    original = await recorded(db, config);
     await sleep(300);
     // Another database, made elsewhere, moved over the original (its WAL goes with it).
     const other = join(dir, 'other.db');
@@ -122,8 +123,7 @@ test('the database file is replaced by another: a new generation, and both histo
     // The agent may notice the deleted WAL before the new file: either way the pages differ from the recorded state.
     await agent.waitFor((l) => l.msg === 'new generation started' && /replaced|differs from the recorded state/.test(String(l.reason)), 10_000);
     sqliteCli(db, "PRAGMA busy_timeout=5000; INSERT INTO other VALUES ('after');\n");
-    await settle();
-    replaced = reference(db);
+    replaced = await recorded(db, config);
   } catch (err) {
     await agent.kill(); // a failed wait must not leave the agent holding this test process open
     throw err;
@@ -150,8 +150,7 @@ test('the application closes its last connection (WAL deleted) while the agent i
   await agent.waitFor((l) => l.msg === 'continuity proven; resuming the generation');
   insert(db, 200, 'b');
   nodeWriter(db, ['sql', "INSERT INTO t(v) VALUES ('from node')"]);
-  await settle();
-  const after = reference(db);
+  const after = await recorded(db, config);
   assert.is(await agent.stop(), 0);
   const { generations } = await timeline(config);
   assert.is(generations.length, 1, 'the same generation continued');
@@ -166,8 +165,7 @@ test("the agent's own TRUNCATE checkpoints under continuous writes: nothing lost
   const writer = SeqWriter.start(db, 1_000_000, 3, { WRITER_AUTOCHECKPOINT: '0' });
   await sleep(6000);
   await writer.stop();
-  await settle();
-  const after = reference(db);
+  const after = await recorded(db, config);
   assert.is(await agent.stop(), 0);
   const truncates = agent.lines('checkpoint').filter((l) => l.mode === 'TRUNCATE' && l.result === 'ok');
   assert.ok(truncates.length >= 2, `the WAL was truncated (${truncates.length} times)`);
