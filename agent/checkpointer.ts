@@ -75,7 +75,7 @@ export class Checkpointer {
    */
   async maybeRun(): Promise<boolean> {
     const r = this.rep;
-    if (r.readGap || !r.read.sqlite || !r.cursor || r.stagingFull || r.snapshotActive) return false;
+    if (r.readGap || !r.read.sqlite || !r.cursor || r.stagingGate.full || r.snapshotActive) return false;
     const frames = r.cursor.frame;
     const d = this.doneAt;
     if (d && d.salt1 === r.cursor.salt1 && d.salt2 === r.cursor.salt2 && d.frame === frames && !r.pendingFrameCount) return false;

@@ -12,8 +12,8 @@
  * which the application waits on, is held longer while the agent waits for
  * a CPU. (With 10 as the default, a run of the test suite, which runs
  * several agents, writers and servers at once on two cores, failed a round
- * trip whose timestamp restores assume the agent has seen every commit 0.7 s
- * after the last one.)
+ * trip whose timestamp restores then assumed the agent had seen every commit
+ * 0.7 s after the last one.)
  *
  * On Linux a nice value belongs to a thread, and a new thread takes its
  * creator's: so every thread the process has now is set (V8's and libuv's

@@ -18,8 +18,10 @@ import { resumeFromDestinations } from './resume.js';
 import { buildSegment } from './segment-builder.js';
 import { SqliteWorkerError } from './sqlite-host.js';
 import { Staging, type CaptureState } from './staging.js';
+import { StagingGate } from './staging-gate.js';
 import { SnapshotJob } from './snapshot-job.js';
-import { WalTailer, type Observation } from './wal-tailer.js';
+import { WalTailer } from './wal-tailer.js';
+import { Backlog } from './backlog.js';
 import { Checkpointer } from './checkpointer.js';
 import { Fences } from './fence.js';
 import { Pacer } from './pacer.js';
@@ -57,16 +59,16 @@ export class DbReplicator {
    * to be safe and needs a proof.
    */
   readGap = true;
-  /** Observed commits not yet staged, and the position after them. */
-  private pending: Observation[] = [];
-  private pendingFrames = 0;
+  /** Observed commits not yet staged; `cursor` is the position after them. */
+  private readonly pending = new Backlog();
   cursor: WalPosition | null = null;
   /** True when the last look stopped at a segment's cap: more committed frames lie past the cursor. */
   capped = false;
   private readonly pin = new ReadPin();
   private readonly pacer: Pacer;
   private readonly fences: Fences;
-  stagingFull = false;
+  /** Capture pauses while staging is full. */
+  readonly stagingGate: StagingGate;
   private stateWrites: Promise<void> = Promise.resolve();
 
   private closing = false;
@@ -90,6 +92,7 @@ export class DbReplicator {
       onError: (dest, key, reason) => this.hooks.onUploadError?.(this.name, dest, key, reason),
       onRecover: (dest) => this.hooks.onDestinationRecovered?.(this.name, dest),
     });
+    this.stagingGate = new StagingGate(this.staging, deps.config.staging.maxBytes, this.log, (full) => this.hooks.onStagingFull?.(this.name, full));
     this.checkpointer = new Checkpointer(this, deps.config.checkpoint);
     this.snapshots = new SnapshotJob(this);
     this.loop = new CaptureLoop(() => this.cycle(false), (err, message) => this.onCycleError(err, message), this.log);
@@ -133,15 +136,15 @@ export class DbReplicator {
     if (!this.read.sqlite || !this.read.sqlite.alive) await this.openSqlite();
     await this.read.begin();
     if (!this.sum) await this.resync(this.resyncReason);
-    const before = this.pendingFrames;
+    const before = this.pending.frames;
     await this.observe();
     if (!this.sum) return 0;
-    const busy = this.pacer.busy(this.pendingFrames - before);
+    const busy = this.pacer.busy(this.pending.frames - before);
     // Commits after a whole copy back: the read moves off mark 0 at once (see ReadPin).
-    if (this.pin.onCopiedBackWal && this.pending.length) await this.handOver(true);
+    if (this.pin.onCopiedBackWal && this.pending.waiting) await this.handOver(true);
     const due = force || this.capped || this.pacer.due();
-    const burst = this.pending.length > 0 && !due && (this.earlyMs() <= 0 || this.pacer.backlogFull(this.pendingFrames, this.state.pageSize));
-    if (this.pending.length && due) {
+    const burst = this.pending.waiting && !due && (this.pacer.earlyInMs(this.pending, this.state.pageSize) <= 0 || this.pacer.backlogFull(this.pending, this.state.pageSize));
+    if (this.pending.waiting && due) {
       // A due checkpoint stages this segment itself, behind its barrier: no extra object.
       if (!(await this.checkpointer.maybeRun())) await this.stage();
     } else if (burst) {
@@ -151,7 +154,7 @@ export class DbReplicator {
     }
     // The read moves at the interval's pace, not each burst's: moving it lets the app's
     // autocheckpoint run inside its commits; the agent's checkpoint catches up instead.
-    if (!burst && !this.pending.length && !this.capped) {
+    if (!burst && !this.pending.waiting && !this.capped) {
       await this.handOver();
       if (this.pacer.due()) await this.checkpointer.maybeRun();
       if (this.snapshots.due()) await this.snapshots.start();
@@ -161,14 +164,8 @@ export class DbReplicator {
     const watched = !busy && !this.watcher?.arm();
     // Capture waits for uploads while staging is full: the next look comes at
     // the poll, not at once (a look every few ms took a quarter of a core).
-    if (this.stagingFull && this.stagingIsFull()) return this.deps.config.pollIntervalMs;
-    return this.capped ? 0 : this.pacer.sleepMs(this.pending.length > 0, watched, this.earlyMs());
-  }
-
-  /** How long until the commits waiting ship as a large backlog (Pacer.earlyInMs); Infinity when none wait. */
-  private earlyMs(): number {
-    const first = this.pending[0];
-    return first ? this.pacer.earlyInMs(this.pendingFrames, this.state.pageSize, first.observedAtMs) : Infinity;
+    if (this.stagingGate.full && this.stagingGate.check()) return this.deps.config.pollIntervalMs;
+    return this.capped ? 0 : this.pacer.sleepMs(this.pending.waiting, watched, this.pacer.earlyInMs(this.pending, this.state.pageSize));
   }
 
   private onCycleError(err: unknown, message: string): void {
@@ -187,8 +184,8 @@ export class DbReplicator {
 
   /** Wakes the loop now (a WAL change, or a finished snapshot). */
   wake(): void {
-    if (this.stagingFull) return; // capture waits for uploads; the poll looks again
-    this.loop.wake(this.pacer.wakeGapMs(this.pending.length > 0));
+    if (this.stagingGate.full) return; // capture waits for uploads; the poll looks again
+    this.loop.wake(this.pacer.wakeGapMs(this.pending.waiting));
   }
 
   // ---- observe and stage ------------------------------------------------------
@@ -206,20 +203,19 @@ export class DbReplicator {
     } else {
       // A new WAL header. Safe only if a read was held throughout: then at most
       // one restart could happen, and only after every old frame was staged.
-      if (this.pending.length) return this.needResync('the WAL restarted before observed commits were staged');
+      if (this.pending.waiting) return this.needResync('the WAL restarted before observed commits were staged');
       if (this.readGap) return this.needResync('the WAL restarted while the agent held no read transaction');
       if (h.pageSize !== this.state.pageSize) return this.needResync('the page size changed');
       this.log.debug({ salt1: h.salt1 }, 'WAL restarted');
       from = this.cursor = headerPosition(h);
     }
     // A full staging holds a whole segment's worth back: look no further, so what waits stays bounded.
-    if (this.pendingFrames >= MAX_SEGMENT_FRAMES) return void (this.capped = true);
-    const room = Math.max(1, MAX_SEGMENT_FRAMES - this.pendingFrames);
+    if (this.pending.frames >= MAX_SEGMENT_FRAMES) return void (this.capped = true);
+    const room = Math.max(1, MAX_SEGMENT_FRAMES - this.pending.frames);
     const obs = await this.tailer.observe(from, room);
     this.capped = obs.count >= room && obs.commits.length > 0;
     if (obs.commits.length) {
-      this.pending.push(obs);
-      this.pendingFrames += obs.count;
+      this.pending.add(obs);
       this.cursor = obs.end;
       this.hooks.onObserved?.(this.name, obs.commits.length, obs.observedAtMs);
     }
@@ -235,13 +231,13 @@ export class DbReplicator {
    * extra ones under heavy load do not, so they never delay the regular ones.
    */
   async stage(paced = true): Promise<boolean> {
-    if (!this.pending.length || !this.sum) return false;
-    if (this.stagingIsFull()) return false;
+    if (!this.pending.waiting || !this.sum) return false;
+    if (this.stagingGate.check()) return false;
     const started = performance.now();
     let built;
     try {
       built = await buildSegment({
-        observations: this.pending, firstTxid: this.state.txid + 1, sum: this.sum, pageSize: this.state.pageSize,
+        observations: this.pending.observations, firstTxid: this.state.txid + 1, sum: this.sum, pageSize: this.state.pageSize,
         generation: this.state.generation, prevSha256: this.state.prevSha256, layout: this.layout, tailer: this.tailer,
         keyring: this.deps.keyring, compress: this.deps.config.compression === 'lz4', staging: this.staging.objects,
       });
@@ -254,23 +250,13 @@ export class DbReplicator {
       ...s, txid: built.maxTxid, checksum: built.checksum, dbPages: built.dbPages,
       prevSha256: built.sha256, wal: built.end, observedAtMs: built.observedAtMs,
     }));
-    this.pending = [];
-    this.pendingFrames = 0;
+    this.pending.clear();
     if (paced) this.pacer.spend();
     this.replication.enqueue(built.key, built.bytes, built.commits[0]!.observedAtMs, built.body);
     const ms = performance.now() - started;
     this.log.debug({ minTxid: built.minTxid, maxTxid: built.maxTxid, bytes: built.bytes, walBytes: built.walBytes, ms: Math.round(ms * 10) / 10 }, 'segment staged');
     this.hooks.onSegment?.(this.name, built, ms);
     return true;
-  }
-
-  /** Updates `stagingFull` from the bytes staged now, saying so once when staging fills; true while it is full. */
-  private stagingIsFull(): boolean {
-    const full = this.staging.bytes > this.deps.config.staging.maxBytes;
-    if (full && !this.stagingFull) this.log.error({ stagedBytes: this.staging.bytes, hint: 'check destination health; the WAL stays pinned until uploads catch up' }, 'staging is full; capture paused');
-    if (full || this.stagingFull) this.hooks.onStagingFull?.(this.name, full);
-    this.stagingFull = full;
-    return full;
   }
 
   /**
@@ -302,8 +288,8 @@ export class DbReplicator {
     for (let i = 0; i < rounds; i++) {
       await this.observe();
       if (!this.sum) return false;
-      if (this.pending.length && !(await this.stage(paced))) return false;
-      if (!this.capped && !this.pending.length) return true;
+      if (this.pending.waiting && !(await this.stage(paced))) return false;
+      if (!this.capped && !this.pending.waiting) return true;
     }
     return false;
   }
@@ -324,7 +310,7 @@ export class DbReplicator {
    */
   async handOver(withBacklog = false): Promise<void> {
     if (!this.read.sqlite || this.snapshots.active || this.readGap) return;
-    if (!withBacklog && (this.pending.length || this.capped)) return;
+    if (!withBacklog && (this.pending.waiting || this.capped)) return;
     if (!this.pin.worthMoving(this.cursor)) return;
     await this.read.moveForward();
     this.pin.moved(this.cursor);
@@ -337,13 +323,13 @@ export class DbReplicator {
 
   /** True when every frame the held read pins is staged: copying back up to it loses nothing if the agent dies. */
   get readPinsOnlyStaged(): boolean {
-    const stagedFrame = this.pending.length ? this.pending[0]!.firstFrame - 1 : (this.cursor?.frame ?? 0);
+    const stagedFrame = this.pending.first ? this.pending.first.firstFrame - 1 : (this.cursor?.frame ?? 0);
     return this.read.held && this.pin.onlyStaged(this.read.serial, this.cursor, stagedFrame);
   }
 
   /** Frames observed and not yet staged. */
   get pendingFrameCount(): number {
-    return this.pendingFrames;
+    return this.pending.frames;
   }
 
   /** About how many observed frames the held read is behind (bursts stage without moving it). */
@@ -365,15 +351,13 @@ export class DbReplicator {
     if (this.sum) this.log.warn({ reason }, 'continuity in question; re-proving');
     this.sum = null;
     this.resyncReason = reason;
-    this.pending = [];
-    this.pendingFrames = 0;
+    this.pending.clear();
     this.capped = false;
   }
 
   /** Drops what was observed and proves continuity with the recorded state, or starts a new generation (rule 4). */
   private async resync(reason: string): Promise<void> {
-    this.pending = [];
-    this.pendingFrames = 0;
+    this.pending.clear();
     this.capped = false;
     await resumeOrStartGeneration(this, reason);
   }
@@ -409,7 +393,7 @@ export class DbReplicator {
   status(): ReplicatorStatus {
     return replicatorStatus({
       db: this.name, state: this.state, stagedBytes: this.staging.bytes, stagingLimitBytes: this.deps.config.staging.maxBytes,
-      stagingFull: this.stagingFull, captureError: this.loop.error, pending: this.pending, replication: this.replication,
+      stagingFull: this.stagingGate.full, captureError: this.loop.error, pending: this.pending.observations, replication: this.replication,
     });
   }
 }

@@ -9,7 +9,7 @@
  * `earlyInMs`). With `syncWalBytes` set, a backlog of that much WAL also
  * ships at once, without a token.
  */
-import { WAL_FRAME_HEADER_SIZE } from '../core/wal-format.js';
+import type { Backlog } from './backlog.js';
 
 /** Segments that may go out back to back after a quiet spell. */
 const BURST = 2;
@@ -66,16 +66,15 @@ export class Pacer {
     this.tokens -= 1;
   }
 
-  /** True when `frames` waiting (of `pageSize` pages) hold `syncWalBytes` of WAL or more. */
-  backlogFull(frames: number, pageSize: number): boolean {
+  /** True when `backlog` (of `pageSize` pages) holds `syncWalBytes` of WAL or more. */
+  backlogFull(backlog: Backlog, pageSize: number): boolean {
     const limit = this.cfg.syncWalBytes;
-    return limit > 0 && frames * (pageSize + WAL_FRAME_HEADER_SIZE) >= limit;
+    return limit > 0 && backlog.walBytes(pageSize) >= limit;
   }
 
   /**
-   * How long until a backlog of `frames` (of `pageSize` pages), whose first
-   * commit was observed at `firstAtMs` (Date.now()), ships without a token;
-   * Infinity when it is too small to. A heavy writer's segment is large (20
+   * How long until `backlog` (of `pageSize` pages) ships without a token;
+   * Infinity when it is empty or too small to. A heavy writer's segment is large (20
    * MB/s makes 21 MB a second), and staging and uploading it after the
    * interval ends took long enough to push lag past the interval (p99 1.12 s
    * into a folder, 1.46 s to s3rver, at sync 1 s), so a backlog of
@@ -84,9 +83,10 @@ export class Pacer {
    * backlog's first commit is half an interval old only when the interval's
    * token is due.
    */
-  earlyInMs(frames: number, pageSize: number, firstAtMs: number): number {
-    if (frames * (pageSize + WAL_FRAME_HEADER_SIZE) < EARLY_BACKLOG_BYTES) return Infinity;
-    return firstAtMs + this.cfg.syncIntervalMs / 2 - Date.now();
+  earlyInMs(backlog: Backlog, pageSize: number): number {
+    const first = backlog.first;
+    if (!first || backlog.walBytes(pageSize) < EARLY_BACKLOG_BYTES) return Infinity;
+    return first.observedAtMs + this.cfg.syncIntervalMs / 2 - Date.now();
   }
 
   /**

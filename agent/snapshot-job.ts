@@ -19,7 +19,7 @@ export class SnapshotJob {
   /** True when a snapshot is due: the interval passed and something changed since the last one. */
   due(): boolean {
     const r = this.rep;
-    if (this.active || !r.sum || r.stagingFull || !r.state || Date.now() - this.failedAtMs < 60_000) return false;
+    if (this.active || !r.sum || r.stagingGate.full || !r.state || Date.now() - this.failedAtMs < 60_000) return false;
     const last = r.state.lastSnapshot;
     return Date.now() - last.atMs >= r.deps.config.snapshotIntervalMs && r.state.txid > last.txid;
   }
