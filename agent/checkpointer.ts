@@ -124,7 +124,8 @@ export class Checkpointer {
       try {
         if (!(await r.flush(!regularStaged))) return false;
         await r.read.end();
-        const c = await sqlite.checkpoint('PASSIVE', 0);
+        // The application's autocheckpoint may still hold the checkpoint lock: wait for it within the budget.
+        const c = await sqlite.checkpoint('PASSIVE', Math.max(0, this.cfg.maxBlockMs - (performance.now() - blockedFrom)));
         result = c.busy ? 'busy' : 'ok';
         this.doneAt = !c.busy && c.log === c.checkpointed && r.cursor ? { salt1: r.cursor.salt1, salt2: r.cursor.salt2, frame: r.cursor.frame } : null;
       } finally {
@@ -169,9 +170,10 @@ export class Checkpointer {
     const walBytes = (r.cursor?.frame ?? 0) * ((r.cursor?.pageSize ?? 0) + WAL_FRAME_HEADER_SIZE);
     if (walBytes < RESTART_WAL_BYTES || Date.now() - this.restartTriedAtMs < r.deps.config.syncIntervalMs) return false;
     this.restartTriedAtMs = Date.now();
-    if (!(await r.flush(false, CATCH_UP_SEGMENTS))) return false;
+    const deferred = (why: string): false => (r.log.debug({ why }, 'WAL restart deferred'), false);
+    if (!(await r.flush(false, CATCH_UP_SEGMENTS))) return deferred('a backlog of more than a few segments');
     await this.copyBack();
-    if (!(await this.stageAfterHandOver())) return false;
+    if (!(await this.stageAfterHandOver())) return deferred('a segment\'s worth committed while catching up');
     await this.copyBack();
     return true;
   }

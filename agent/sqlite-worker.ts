@@ -134,16 +134,31 @@ const ops = {
     return true;
   },
 
+  /**
+   * Runs a checkpoint, waiting at most `waitMs` for the locks it needs.
+   * PASSIVE never calls SQLite's busy handler, so there a checkpoint lock
+   * held by another connection (the application's autocheckpoint, which runs
+   * after its commit and so outside the agent's write barrier) is retried
+   * every BARRIER_POLL_MS instead. The pragma reports that lock as busy with
+   * `log` -1, not as an error.
+   */
   checkpoint(db: string, mode: 'PASSIVE' | 'TRUNCATE', waitMs: number) {
     const c = conns(db);
-    c.ckpt.pragma(`busy_timeout = ${waitMs}`);
+    c.ckpt.pragma(`busy_timeout = ${mode === 'PASSIVE' ? 0 : waitMs}`);
     const started = performance.now();
     try {
-      const row = c.ckpt.pragma(`wal_checkpoint(${mode})`) as { busy: number; log: number; checkpointed: number }[];
-      return { ...row[0]!, ms: performance.now() - started };
-    } catch (err) {
-      if (isBusy(err)) return { busy: 1, log: -1, checkpointed: -1, ms: performance.now() - started };
-      throw err;
+      for (;;) {
+        let row: { busy: number; log: number; checkpointed: number };
+        try {
+          row = (c.ckpt.pragma(`wal_checkpoint(${mode})`) as (typeof row)[])[0]!;
+        } catch (err) {
+          if (!isBusy(err)) throw err;
+          row = { busy: 1, log: -1, checkpointed: -1 };
+        }
+        const locked = row.busy !== 0 && row.log === -1;
+        if (!locked || mode !== 'PASSIVE' || performance.now() - started >= waitMs) return { ...row, ms: performance.now() - started };
+        Atomics.wait(sleeper, 0, 0, BARRIER_POLL_MS);
+      }
     } finally {
       c.ckpt.pragma(`busy_timeout = ${c.busyMs}`);
     }
