@@ -21,6 +21,11 @@ export function python(db: string, ...args: string[]): string {
   return check(spawnSync('python3', [PY_WRITER, db, ...args], { encoding: 'utf8' }), `python3 writer ${args.join(' ')}`);
 }
 
+/** Runs the Python writer without blocking this process; resolves with its output. */
+export function pythonAsync(db: string, ...args: string[]): Promise<string> {
+  return collect(spawn('python3', [PY_WRITER, db, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), `python3 writer ${args.join(' ')}`);
+}
+
 /** Runs the Node writer to completion. */
 export function nodeWriter(db: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   return check(spawnSync(process.execPath, [NODE_WRITER, db, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 }), `node writer ${args[0]}`);
@@ -28,12 +33,16 @@ export function nodeWriter(db: string, args: string[], env: NodeJS.ProcessEnv = 
 
 /** Runs the Node writer without blocking this process (whose agents' logs keep flowing); resolves with its output. */
 export function nodeWriterAsync(db: string, args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [NODE_WRITER, db, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return collect(spawn(process.execPath, [NODE_WRITER, db, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), `node writer ${args[0]}`);
+}
+
+/** Resolves with the output of `child` once it exits 0; rejects, with its stderr, otherwise. */
+function collect(child: ChildProcess, what: string): Promise<string> {
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`node writer ${args[0]} exited ${code}: ${err}`)))));
+  return new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${what} exited ${code}: ${err}`)))));
 }
 
 /** A continuous one-row-per-transaction writer; `commits` maps id → commit time. */
