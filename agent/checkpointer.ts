@@ -127,9 +127,10 @@ export class Checkpointer {
       try {
         if (!(await r.flush(!regularStaged))) return false;
         await r.read.end();
-        // The application's autocheckpoint runs after its commit, outside the barrier, and may
-        // still hold the checkpoint lock. A restart, tried once per interval, waits for it within
-        // the budget (giving up at once, 0-2 of 4 tries in 7 s of a flat-out writer got through); the regular
+        // The application's autocheckpoint runs after its commit, outside the
+        // barrier, and may still hold the checkpoint lock. A restart, tried once
+        // per interval, waits for it within the budget (giving up at once, 0-2
+        // of 4 tries in 7 s of a flat-out writer got through); the regular
         // checkpoint gives up at once, so the loop never waits on the application's.
         const waitMs = restart ? Math.max(0, this.cfg.maxBlockMs - (performance.now() - blockedFrom)) : 0;
         const c = await sqlite.checkpoint('PASSIVE', waitMs);

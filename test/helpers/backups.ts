@@ -11,6 +11,7 @@ import { fileChecksum } from '../../core/db-image.js';
 import { Layout } from '../../core/layout.js';
 import { loadConfig } from '../../core/config.js';
 import { formatChecksum } from '../../core/page-hash.js';
+import { dbFilePages, readDbHeader } from '../../core/sqlite-file.js';
 import { openStorage } from '../../core/storage/open-storage.js';
 import { restoreCli, sleep } from './agent.js';
 import { fileSha256, logicalHash } from './sqlite.js';
@@ -53,12 +54,10 @@ export async function waitCaptured(configPath: string, image: string, timeoutMs 
   let pages: number;
   let want: string;
   try {
-    const head = Buffer.alloc(100);
-    await fh.read(head, 0, head.length, 0);
-    const raw = head.readUInt16BE(16);
-    const pageSize = raw === 1 ? 65536 : raw;
-    pages = (await fh.stat()).size / pageSize;
-    want = formatChecksum(await fileChecksum(fh, pageSize, pages));
+    const header = await readDbHeader(fh);
+    assert.ok(header, `${image} is a SQLite database`);
+    pages = await dbFilePages(fh, header);
+    want = formatChecksum(await fileChecksum(fh, header.pageSize, pages));
   } finally {
     await fh.close();
   }
